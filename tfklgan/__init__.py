@@ -1,0 +1,17 @@
+"""tfklgan: KL-GAN and GAN baselines in TensorFlow / Keras 3."""
+
+from tfklgan import distribute, layers, losses, networks, objectives, penalties
+from tfklgan.gan import GAN
+from tfklgan.layers import (LatentReparameterization, MinibatchDiscrimination,
+                            SpaceToDepthConv2D, instance_normalization)
+from tfklgan.networks import NETWORKS, NetworkConfig, build_networks
+from tfklgan.objectives import METHODS, build_objective
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GAN", "LatentReparameterization", "METHODS", "MinibatchDiscrimination",
+    "NETWORKS", "NetworkConfig", "SpaceToDepthConv2D", "build_networks",
+    "build_objective", "distribute", "instance_normalization", "layers",
+    "losses", "networks", "objectives", "penalties",
+]

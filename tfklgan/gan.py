@@ -1,0 +1,308 @@
+"""The GAN model: a `keras.Model` whose `train_step` trains G and D.
+
+`GAN(networks, objective)` holds the generator and discriminator of a
+`NetworkPair`; `compile(g_optimizer, d_optimizer)`; `fit(dataset)` where the
+dataset yields images [n, H, W, C] in [-1, 1] (or (images, one-hot labels)
+for class-conditional networks).
+
+Update rules (picked by `objective.update`):
+- "joint" (KL-GAN): one tape, one gradient of -SKL for all variables; D's
+  gradients are applied as they are (D ascends SKL), G's negated (G descends).
+- "alternating": one D step per `train_step`; a G step after every n_critic-th
+  D step (or before it with `generator_first=True`, the KL-GAN authors'
+  baselines' order: G, then D, per batch when n_critic = 1).
+
+Distribution: every random draw (latents, labels, interpolation weights) is
+made for the global batch from a stateless seed (base seed, optimizer step)
+and sliced per replica, KL statistics and minibatch similarities span the
+global batch, and losses are scaled so that the sum of the replicas'
+gradients is the single-device gradient. Training under MirroredStrategy
+therefore equals single-device training on the same global batches.
+"""
+
+import keras
+import tensorflow as tf
+
+from tfklgan import distribute, losses, penalties
+from tfklgan.objectives import judged_real_fraction
+
+UPDATES = ("joint", "alternating")
+
+# Random streams per optimizer step.
+_LATENT, _LABELS, _ALPHA, _G_LATENT, _G_LABELS = range(5)
+_STREAMS = 8
+
+
+class GAN(keras.Model):
+    """Generator + discriminator + objective.
+
+    Args:
+      networks: a `NetworkPair` (generator, discriminator, latent_dim, ...).
+      objective: a `KLObjective` or `AdversarialObjective`.
+      n_critic: D steps per G step (alternating objectives); `critic_steps`
+        is a variable, so a callback can change it during training.
+      generator_first: for alternating objectives, the G step comes before
+        the D steps of its group.
+      ema_decay: if > 0, keep `ema_generator`, an exponential moving average
+        of G's weights, updated after every G step and used for sampling.
+      seed: base seed of every random draw in training.
+      log_gradient_norms: report the global gradient norms of G and D.
+    """
+
+    def __init__(self, networks, objective, n_critic=1, generator_first=False,
+                 ema_decay=0.0, seed=0, log_gradient_norms=True, **kwargs):
+        super().__init__(**kwargs)
+        if objective.update not in UPDATES:
+            raise ValueError(f"objective.update must be one of {UPDATES}, "
+                             f"got {objective.update!r}")
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic!r}")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
+        disc = networks.discriminator
+        if objective.head == "features" and disc.head is not None:
+            raise ValueError("KL-GAN needs a discriminator that emits features; "
+                             "build the networks with head='features'")
+        if objective.head == "logit" and disc.output_dim != 1:
+            raise ValueError("this objective needs a discriminator with one "
+                             "logit; build the networks with head='logit'")
+        self.generator = networks.generator
+        self.discriminator = networks.discriminator
+        self.latent_dim = networks.latent_dim
+        self.latent_distribution = networks.latent_distribution
+        self.num_classes = networks.num_classes
+        self.objective = objective
+        self.generator_first = generator_first
+        self.ema_decay = float(ema_decay)
+        self.seed = int(seed)
+        self.log_gradient_norms = log_gradient_norms
+        self.critic_steps = keras.Variable(n_critic, dtype="int64", trainable=False,
+                                           name="critic_steps")
+        self.ema_generator = None
+        if self.ema_decay:
+            self.ema_generator = keras.models.clone_model(self.generator)
+            self.ema_generator.set_weights(self.generator.get_weights())
+        names = list(objective.metric_names)
+        if log_gradient_norms:
+            names += ["g_grad_norm", "d_grad_norm"]
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.built = True  # no call(): mark built so fit() under a strategy works
+
+    # ---------------------------------------------------------------- setup
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        """`kwargs` go to keras.Model.compile (jit_compile, steps_per_execution)."""
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        # Build the slots now: the G step may run inside tf.cond.
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    @property
+    def conditional(self):
+        return self.num_classes > 0
+
+    # ---------------------------------------------------------- sampling
+
+    def _stateless(self, kind, shape, counter, stream):
+        seed = tf.stack([tf.constant(self.seed, tf.int64),
+                         tf.cast(counter, tf.int64) * _STREAMS + stream])
+        if kind == "normal":
+            return tf.random.stateless_normal(shape, seed)
+        if kind == "uniform":
+            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+        if kind == "unit":
+            return tf.random.stateless_uniform(shape, seed)
+        if kind == "labels":
+            classes = tf.random.stateless_uniform(shape, seed, minval=0,
+                                                  maxval=self.num_classes,
+                                                  dtype=tf.int32)
+            return tf.one_hot(classes, self.num_classes)
+        raise ValueError(f"unknown random kind {kind!r}")
+
+    def _draw(self, kind, local_n, tail, counter, stream):
+        """A global-batch draw, sliced to this replica's rows."""
+        global_n = local_n * distribute.num_replicas()
+        values = self._stateless(kind, [global_n, *tail], counter, stream)
+        return distribute.replica_slice(values, local_n)
+
+    def _latents_and_labels(self, n, counter, latent_stream, label_stream):
+        latents = self._draw(self.latent_distribution, n, [self.latent_dim],
+                             counter, latent_stream)
+        labels = None
+        if self.conditional:
+            labels = self._draw("labels", n, [], counter, label_stream)
+        return latents, labels
+
+    def sample_latents(self, n, seed=0):
+        """Latents [n, latent_dim] from the generator's prior, fixed by `seed`."""
+        seed = tf.constant([self.seed, seed], tf.int64)
+        if self.latent_distribution == "uniform":
+            return tf.random.stateless_uniform([n, self.latent_dim], seed, -1.0, 1.0)
+        return tf.random.stateless_normal([n, self.latent_dim], seed)
+
+    def generate(self, latents, labels=None, use_ema=True, training=False):
+        """Images [n, H, W, C] in [-1, 1] from latents (and one-hot labels)."""
+        net = self.ema_generator if (use_ema and self.ema_generator) else self.generator
+        if self.conditional:
+            if labels is None:
+                raise ValueError("this generator is class-conditional: pass "
+                                 "one-hot labels [n, num_classes]")
+            return net([latents, labels], training=training)
+        return net(latents, training=training)
+
+    # ------------------------------------------------------------- training
+
+    def train_step(self, data):
+        if self.conditional:
+            if not isinstance(data, (tuple, list)) or len(data) < 2:
+                raise ValueError("a class-conditional GAN needs (images, "
+                                 "one-hot labels) batches")
+            real, labels = data[0], tf.cast(data[1], tf.float32)
+        else:
+            real = data[0] if isinstance(data, (tuple, list)) else data
+            labels = None
+        if self.objective.update == "joint":
+            self._joint_step(real, labels)
+        else:
+            self._alternating_step(real, labels)
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def _record(self, values):
+        for name, value in values.items():
+            self._trackers[name].update_state(value)
+
+    def _record_grad_norm(self, name, grads):
+        if self.log_gradient_norms:
+            # The replicas' gradients sum to the global gradient.
+            self._record({name: tf.linalg.global_norm(distribute.replica_sum(grads))})
+
+    def _joint_step(self, real, labels):
+        n = tf.shape(real)[0]
+        obj = self.objective
+        latents, gen_labels = self._latents_and_labels(
+            n, self.d_optimizer.iterations, _LATENT, _LABELS)
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generate(latents, gen_labels, use_ema=False, training=True)
+            real_f, gen_f = self.discriminator.pair(real, fake, labels, gen_labels,
+                                                    training=True)
+            moments = [losses.gaussian_moments(f, obj.eps, obj.kl_stats,
+                                               reduce_sum=distribute.replica_sum)
+                       for f in (real_f, gen_f)]
+            skl, kl_pq, kl_qp = losses.symmetric_kl(*moments)
+            # Every replica holds the global SKL and its gradient flows back
+            # through the all-reduce to every replica, so the optimizer's sum
+            # over replicas would count it num_replicas times.
+            d_objective = -skl / distribute.num_replicas()
+        grads = tape.gradient(d_objective, d_vars + g_vars)
+        d_grads = grads[:len(d_vars)]
+        g_grads = [-g for g in grads[len(d_vars):]]  # G descends SKL
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self._update_ema()
+        self._record({"skl": skl, "kl_real_gen": kl_pq, "kl_gen_real": kl_qp})
+        self._record_grad_norm("d_grad_norm", d_grads)
+        self._record_grad_norm("g_grad_norm", g_grads)
+
+    def _alternating_step(self, real, labels):
+        n = tf.shape(real)[0]
+        d_step = self.d_optimizer.iterations
+
+        def maybe_generator_step(group_position):
+            def step():
+                self._generator_step(n)
+                return tf.constant(True)
+            tf.cond(tf.equal(group_position % self.critic_steps, 0), step,
+                    lambda: tf.constant(False))
+
+        if self.generator_first:
+            maybe_generator_step(d_step)
+            self._discriminator_step(real, labels)
+        else:
+            self._discriminator_step(real, labels)
+            maybe_generator_step(d_step + 1)
+
+    def _discriminator_step(self, real, labels):
+        obj = self.objective
+        n = tf.shape(real)[0]
+        step = self.d_optimizer.iterations
+        latents, gen_labels = self._latents_and_labels(n, step, _LATENT, _LABELS)
+        fake = tf.stop_gradient(
+            self.generate(latents, gen_labels, use_ema=False, training=True))
+        d_vars = self.discriminator.trainable_variables
+
+        def critic(images, images_labels):
+            inputs = [images, images_labels] if self.conditional else images
+            return self.discriminator(inputs, training=True)
+
+        with tf.GradientTape() as tape:
+            real_out, gen_out = self.discriminator.pair(real, fake, labels, gen_labels,
+                                                        training=True)
+            d_loss = obj.discriminator_loss(real_out, gen_out)
+            total = d_loss
+            metrics = {}
+            if obj.gradient_penalty_weight:
+                alpha = self._draw("unit", n, [1, 1, 1], step, _ALPHA)
+                interp_labels = labels
+                if self.conditional:  # interpolate the conditioning as well
+                    interp_labels = (alpha[:, :, 0, 0] * labels
+                                     + (1 - alpha[:, :, 0, 0]) * gen_labels)
+                gp = penalties.gradient_penalty(
+                    lambda x: critic(x, interp_labels), real, fake, alpha,
+                    norm=obj.gp_norm)
+                total += obj.gradient_penalty_weight * gp
+                metrics["gradient_penalty"] = gp
+            if obj.r1_gamma:
+                r1 = penalties.r1_penalty(lambda x: critic(x, labels), real)
+                total += obj.r1_gamma * r1
+                metrics["r1_penalty"] = r1
+            # Local means: the optimizer's sum over replicas of mean / R is
+            # the global-batch mean.
+            scaled = total / distribute.num_replicas()
+        d_grads = tape.gradient(scaled, d_vars)
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        if obj.clip_value is not None:
+            clip = obj.clip_value
+            distribute.assign_variables(
+                d_vars, lambda v: penalties.clip_value(v, clip))
+        metrics.update({
+            "d_loss": d_loss,
+            "wasserstein_estimate": tf.reduce_mean(real_out) - tf.reduce_mean(gen_out),
+            "d_acc_real": judged_real_fraction(obj, real_out),
+            "d_acc_gen": 1.0 - judged_real_fraction(obj, gen_out),
+        })
+        self._record(metrics)
+        self._record_grad_norm("d_grad_norm", d_grads)
+
+    def _generator_step(self, n):
+        step = self.g_optimizer.iterations
+        latents, gen_labels = self._latents_and_labels(n, step, _G_LATENT, _G_LABELS)
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generate(latents, gen_labels, use_ema=False, training=True)
+            inputs = [fake, gen_labels] if self.conditional else fake
+            g_loss = self.objective.generator_loss(
+                self.discriminator(inputs, training=True))
+            scaled = g_loss / distribute.num_replicas()
+        g_grads = tape.gradient(scaled, g_vars)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self._update_ema()
+        self._record({"g_loss": g_loss})
+        self._record_grad_norm("g_grad_norm", g_grads)
+
+    def _update_ema(self):
+        if self.ema_generator is None:
+            return
+        decay = self.ema_decay
+        distribute.assign_variables(
+            self.ema_generator.weights,
+            lambda ema, w: decay * ema + (1.0 - decay) * w,
+            sources=self.generator.weights)

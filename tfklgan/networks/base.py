@@ -1,0 +1,146 @@
+"""What every network builder takes and returns.
+
+A builder turns a `NetworkConfig` into a `NetworkPair`: a generator
+(latent [n, latent_dim] (+ one-hot labels [n, classes]) -> images
+[n, H, W, C] in [-1, 1]) and a `Discriminator`.
+"""
+
+import dataclasses
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+from tfklgan.layers import MinibatchDiscrimination
+
+HEADS = ("features", "logit")
+LATENT_DISTRIBUTIONS = ("normal", "uniform")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Hyperparameters shared by the builders.
+
+    image_size, channels: the images' height (= width) and channel count.
+    width: the base channel count (the authors' `dim`).
+    head: "features" (KL-GAN's feature vector) or "logit" (one logit).
+    minibatch_discrimination: append MBD features (REFERENCE §6).
+    spectral_norm_iterations: 0 for BatchNorm (where the network has it),
+      k >= 1 for SN(k) in the discriminator.
+    num_classes: > 0 for class-conditional networks.
+    """
+    latent_dim: int = 128
+    width: int = 128
+    image_size: int = 32
+    channels: int = 3
+    head: str = "features"
+    feature_dim: int = 8
+    minibatch_discrimination: bool = False
+    mbd_kernels: int = 8
+    mbd_kernel_dim: int = 1
+    mbd_mean: bool = True
+    spectral_norm_iterations: int = 0
+    num_classes: int = 0
+
+    def __post_init__(self):
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        for name in ("latent_dim", "width", "image_size", "channels",
+                     "feature_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.spectral_norm_iterations < 0:
+            raise ValueError("spectral_norm_iterations must be >= 0, got "
+                             f"{self.spectral_norm_iterations!r}")
+
+    @property
+    def image_shape(self):
+        return (self.image_size, self.image_size, self.channels)
+
+
+@dataclasses.dataclass
+class NetworkPair:
+    generator: keras.Model
+    discriminator: "Discriminator"
+    latent_dim: int
+    latent_distribution: str = "normal"
+    num_classes: int = 0
+
+
+class Discriminator(keras.Model):
+    """trunk -> [minibatch discrimination] -> [head].
+
+    trunk: images (or [images, one-hot labels]) -> features [n, feature_dim].
+    Output: the feature vector (head None, KL-GAN) or a logit [n, 1].
+
+    `per_sample` says the trunk treats samples independently (no BatchNorm),
+    so real and generated batches can share one forward pass.
+    """
+
+    def __init__(self, trunk, minibatch=None, head=None, per_sample=True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.trunk = trunk
+        self.minibatch = minibatch
+        self.head = head
+        self.per_sample = per_sample
+        self.conditional = isinstance(trunk.input, (list, tuple))
+
+    def _tail(self, features):
+        features = tf.cast(features, tf.float32)  # MBD and losses in float32
+        if self.minibatch is not None:
+            features = self.minibatch(features)
+        if self.head is not None:
+            features = self.head(features)
+        return features
+
+    def call(self, inputs, training=None):
+        return self._tail(self.trunk(inputs, training=training))
+
+    def pair(self, real, generated, real_labels=None, gen_labels=None,
+             training=None):
+        """Outputs for a real and a generated batch of the same size.
+
+        Minibatch similarities are taken within each batch separately (as in
+        the KL-GAN authors' code). When the trunk is per-sample, both batches
+        go through it as one concatenated batch.
+        """
+        def trunk_input(images, labels):
+            return [images, labels] if self.conditional else images
+
+        if self.per_sample:
+            n = tf.shape(real)[0]
+            labels = (tf.concat([real_labels, gen_labels], 0)
+                      if self.conditional else None)
+            both = self.trunk(
+                trunk_input(tf.concat([real, tf.cast(generated, real.dtype)], 0),
+                            labels), training=training)
+            real_f, gen_f = both[:n], both[n:]
+        else:
+            real_f = self.trunk(trunk_input(real, real_labels), training=training)
+            gen_f = self.trunk(trunk_input(generated, gen_labels),
+                               training=training)
+        return self._tail(real_f), self._tail(gen_f)
+
+
+def make_discriminator(trunk, config, per_sample=True, name="discriminator"):
+    """Adds MBD and the head the config asks for to a feature trunk."""
+    minibatch = (MinibatchDiscrimination(config.mbd_kernels, config.mbd_kernel_dim,
+                                         mean=config.mbd_mean, name="minibatch",
+                                         dtype="float32")
+                 if config.minibatch_discrimination else None)
+    head = (keras.layers.Dense(1, name="logit", dtype="float32")
+            if config.head == "logit" else None)
+    disc = Discriminator(trunk, minibatch, head, per_sample=per_sample, name=name)
+    feature_dim = trunk.output.shape[-1]
+    disc.output_dim = disc._tail(keras.ops.zeros((2, feature_dim))).shape[-1]
+    disc.built = True
+    return disc
+
+
+def maybe_spectral_norm(layer, config):
+    """Wraps `layer` in SpectralNormalization(k) when the config asks for it."""
+    if config.spectral_norm_iterations:
+        return keras.layers.SpectralNormalization(
+            layer, power_iterations=config.spectral_norm_iterations)
+    return layer

@@ -1,0 +1,73 @@
+"""The KL-GAN authors' 32x32 generator and discriminator (REFERENCE §1).
+
+Generator: eps [n, latent] -> learnable latent affine -> Linear(4*4*w), Mish,
+LayerNorm -> [2, 2, 4w] -> nearest x2 -> conv3 2w, Mish -> convT k5 (4 -> 8),
+Mish, IN, conv3, Mish -> convT k4 s2 (8 -> 16), Mish, IN, conv3, Mish ->
+convT k4 s2 to w (16 -> 32), Mish, IN, conv3, Mish -> conv3 to C -> tanh.
+
+Discriminator: conv k5 s2 p2 to w, 2w, 4w, then conv k2 s2 to 8w and 16w,
+each with LeakyReLU(0.2) (32 -> 1) -> flatten -> Linear to 8 features.
+At w = 128 with MBD: 5,992,579 and 14,611,784 parameters (+17 for a logit).
+"""
+
+import keras
+
+from tfklgan.layers import (LatentReparameterization, SpaceToDepthConv2D,
+                            instance_normalization)
+from tfklgan.networks.base import NetworkPair, make_discriminator
+
+IMAGE_SIZE = 32
+
+
+def _mish(x):
+    return keras.layers.Activation("mish")(x)
+
+
+def build_generator(config):
+    w = config.width
+    eps = keras.Input((config.latent_dim,), name="latent")
+    x = LatentReparameterization(name="latent_affine")(eps)
+    x = keras.layers.Dense(4 * 4 * w, name="project")(x)
+    x = keras.layers.LayerNormalization(epsilon=1e-5)(_mish(x))
+    x = keras.layers.Reshape((2, 2, 4 * w))(x)
+    x = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+    x = _mish(keras.layers.Conv2D(2 * w, 3, padding="same")(x))
+    # (transposed conv, output channels, kernel, stride, padding)
+    blocks = ((2 * w, 5, 1, "valid"), (2 * w, 4, 2, "same"), (w, 4, 2, "same"))
+    for filters, kernel, stride, padding in blocks:
+        x = keras.layers.Conv2DTranspose(filters, kernel, strides=stride,
+                                         padding=padding)(x)
+        x = instance_normalization(filters)(_mish(x))
+        x = _mish(keras.layers.Conv2D(filters, 3, padding="same")(x))
+    x = keras.layers.Conv2D(config.channels, 3, padding="same", name="to_image")(x)
+    images = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.Model(eps, images, name="generator")
+
+
+def build_discriminator_trunk(config):
+    w = config.width
+    images = keras.Input(config.image_shape, name="images")
+    x = images
+    for filters in (w, 2 * w, 4 * w):
+        x = keras.layers.ZeroPadding2D(2)(x)  # PyTorch's padding=2
+        x = keras.layers.Conv2D(filters, 5, strides=2)(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    for filters in (8 * w, 16 * w):
+        x = keras.layers.LeakyReLU(0.2)(SpaceToDepthConv2D(filters)(x))
+    x = keras.layers.Flatten()(x)
+    features = keras.layers.Dense(config.feature_dim, name="features")(x)
+    return keras.Model(images, features, name="discriminator_trunk")
+
+
+def build(config):
+    if config.image_size != IMAGE_SIZE:
+        raise ValueError(f"network 'klgan32' makes {IMAGE_SIZE}x{IMAGE_SIZE} "
+                         f"images, got image_size={config.image_size}; resize "
+                         f"the data to {IMAGE_SIZE} or pick another network")
+    if config.num_classes:
+        raise ValueError("network 'klgan32' is unconditional; use 'cgan28' "
+                         "for class-conditional training")
+    return NetworkPair(
+        generator=build_generator(config),
+        discriminator=make_discriminator(build_discriminator_trunk(config), config),
+        latent_dim=config.latent_dim)

@@ -1,0 +1,170 @@
+"""Training objectives: which losses, penalties and update rule a method uses.
+
+`build_objective(method, **options)` looks the method up in `METHODS`. Two
+kinds exist:
+
+- `KLObjective` ("joint" update): KL-GAN. One backward pass of -SKL; D's
+  gradients are applied as they are, G's negated.
+- `AdversarialObjective` ("alternating" update): a discriminator loss, a
+  generator loss and optional penalties, with n_critic D steps per G step.
+"""
+
+import dataclasses
+import functools
+from typing import Callable, Optional
+
+import tensorflow as tf
+
+from tfklgan import losses, penalties
+
+LS_CONVENTIONS = {
+    # name: (real label, generated label, scale)
+    "standard": (1.0, 0.0, 0.5),   # Mao et al.
+    "authors": (0.0, 1.0, 1.0),    # KL-GAN authors' code: real -> 0, fake -> 1
+}
+
+
+def _logit_positive(outputs):
+    return outputs > 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class KLObjective:
+    """KL-GAN (REFERENCE §1). eps is added to the variances."""
+    eps: float = 1e-10
+    kl_stats: str = "paper"
+    update = "joint"
+    head = "features"
+
+    def __post_init__(self):
+        if self.kl_stats not in losses.KL_STATS:
+            raise ValueError(f"kl_stats must be one of {losses.KL_STATS}, "
+                             f"got {self.kl_stats!r}")
+        if self.eps < 0:
+            raise ValueError(f"eps must be >= 0, got {self.eps!r}")
+
+    @property
+    def metric_names(self):
+        return ("skl", "kl_real_gen", "kl_gen_real")
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialObjective:
+    """A classic GAN objective on logits.
+
+    discriminator_loss(real_outputs, gen_outputs) and generator_loss(gen_outputs)
+    are functions from `tfklgan.losses`. `judged_real(outputs)` says which
+    outputs the discriminator classifies as real (for its accuracy).
+    """
+    name: str
+    discriminator_loss: Callable
+    generator_loss: Callable
+    gradient_penalty_weight: float = 0.0
+    gp_norm: str = "per_sample"
+    r1_gamma: float = 0.0
+    clip_value: Optional[float] = None
+    judged_real: Callable = _logit_positive
+    update = "alternating"
+    head = "logit"
+
+    def __post_init__(self):
+        if self.gp_norm not in penalties.GP_NORMS:
+            raise ValueError(f"gp_norm must be one of {penalties.GP_NORMS}, "
+                             f"got {self.gp_norm!r}")
+        for field in ("gradient_penalty_weight", "r1_gamma"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"{field} must be >= 0, got {getattr(self, field)!r}")
+        if self.clip_value is not None and self.clip_value <= 0:
+            raise ValueError(f"clip_value must be > 0, got {self.clip_value!r}")
+
+    @property
+    def metric_names(self):
+        names = ["d_loss", "g_loss", "wasserstein_estimate", "d_acc_real",
+                 "d_acc_gen"]
+        if self.gradient_penalty_weight:
+            names.append("gradient_penalty")
+        if self.r1_gamma:
+            names.append("r1_penalty")
+        return tuple(names)
+
+
+def klgan(eps=1e-10, kl_stats="paper"):
+    return KLObjective(eps=eps, kl_stats=kl_stats)
+
+
+def minimax_gan():
+    return AdversarialObjective("gan", losses.minimax_discriminator_loss,
+                                losses.minimax_generator_loss)
+
+
+def non_saturating_gan(name="dcgan"):
+    return AdversarialObjective(name, losses.minimax_discriminator_loss,
+                                losses.non_saturating_generator_loss)
+
+
+def least_squares_gan(ls_convention="standard"):
+    if ls_convention not in LS_CONVENTIONS:
+        raise ValueError(f"ls_convention must be one of {sorted(LS_CONVENTIONS)}, "
+                         f"got {ls_convention!r}")
+    real, gen, scale = LS_CONVENTIONS[ls_convention]
+    threshold = 0.5 * (real + gen)
+    return AdversarialObjective(
+        "lsgan",
+        functools.partial(losses.least_squares_discriminator_loss,
+                          real_label=real, gen_label=gen, scale=scale),
+        functools.partial(losses.least_squares_generator_loss,
+                          real_label=real, scale=scale),
+        judged_real=(lambda o: o > threshold) if real > gen
+        else (lambda o: o < threshold))
+
+
+def hinge_gan():
+    return AdversarialObjective("hinge", losses.hinge_discriminator_loss,
+                                losses.hinge_generator_loss)
+
+
+def wgan(clip_value=0.01):
+    """WGAN with weight clipping (Arjovsky et al.); the MNIST study uses 0.03."""
+    return AdversarialObjective("wgan", losses.wasserstein_discriminator_loss,
+                                losses.wasserstein_generator_loss,
+                                clip_value=clip_value)
+
+
+def wgan_gp(gp_weight=10.0, gp_norm="per_sample"):
+    return AdversarialObjective("wgan_gp", losses.wasserstein_discriminator_loss,
+                                losses.wasserstein_generator_loss,
+                                gradient_penalty_weight=gp_weight, gp_norm=gp_norm)
+
+
+def r1_gan(r1_gamma=10.0):
+    """Hinge loss plus gamma * E||grad D(x)||^2 on real data (KL-GAN baselines)."""
+    return AdversarialObjective("r1gan", losses.hinge_discriminator_loss,
+                                losses.hinge_generator_loss, r1_gamma=r1_gamma)
+
+
+METHODS = {
+    "klgan": klgan,
+    "gan": minimax_gan,
+    "dcgan": non_saturating_gan,
+    "cgan": functools.partial(non_saturating_gan, name="cgan"),
+    "lsgan": least_squares_gan,
+    "hinge": hinge_gan,
+    "wgan": wgan,
+    "wgan_gp": wgan_gp,
+    "r1gan": r1_gan,
+}
+
+
+def build_objective(method, **options):
+    """The objective registered under `method`, with keyword overrides."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    try:
+        return METHODS[method](**options)
+    except TypeError as err:
+        raise ValueError(f"bad option for method {method!r}: {err}") from None
+
+
+def judged_real_fraction(objective, outputs):
+    """Fraction of `outputs` [n, 1] the discriminator calls real."""
+    return tf.reduce_mean(tf.cast(objective.judged_real(outputs), tf.float32))
