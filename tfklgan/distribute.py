@@ -28,15 +28,19 @@ def replica_sum(x):
 def replica_gather(x):
     """Concatenates `x` [n, ...] from all replicas along axis 0, in replica order.
 
-    Returns (gathered, offset), `offset` being the index of this replica's
-    first row in `gathered`.
+    Implemented as an all-reduce of zero-padded blocks (each replica writes its
+    rows at its offset) rather than `all_gather`: the backward pass is then an
+    all-reduce too, which keeps the collectives of all replicas in one order.
     """
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
-        return x, 0
-    gathered = ctx.all_gather(x, axis=0)
-    offset = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * tf.shape(x)[0]
-    return gathered, offset
+        return x
+    replicas = ctx.num_replicas_in_sync
+    replica = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+    placed = tf.one_hot(replica, replicas, dtype=x.dtype)
+    padded = placed[:, None] * tf.reshape(x, [1, -1])  # [replicas, n * ...]
+    gathered = ctx.all_reduce(tf.distribute.ReduceOp.SUM, padded)
+    return tf.reshape(gathered, tf.concat([[-1], tf.shape(x)[1:]], 0))
 
 
 def assign_variables(targets, update_fn, sources=None):

@@ -8,9 +8,9 @@ for class-conditional networks).
 Update rules (picked by `objective.update`):
 - "joint" (KL-GAN): one tape, one gradient of -SKL for all variables; D's
   gradients are applied as they are (D ascends SKL), G's negated (G descends).
-- "alternating": one D step per `train_step`; a G step after every n_critic-th
-  D step (or before it with `generator_first=True`, the KL-GAN authors'
-  baselines' order: G, then D, per batch when n_critic = 1).
+- "alternating": per `train_step`, n_critic D steps, each on its own real
+  batch, then one G step (or the G step first with `generator_first=True`,
+  the KL-GAN authors' baselines' order: G, then D, per batch).
 
 Distribution: every random draw (latents, labels, interpolation weights) is
 made for the global batch from a stateless seed (base seed, optimizer step)
@@ -33,16 +33,38 @@ _LATENT, _LABELS, _ALPHA, _G_LATENT, _G_LABELS = range(5)
 _STREAMS = 8
 
 
+def group_critic_batches(dataset, n_critic):
+    """Groups n_critic consecutive batches for one alternating `train_step`.
+
+    `dataset` yields images [B, H, W, C] (or (images, labels)); the result
+    yields [B, n_critic, H, W, C] (and [B, n_critic, classes]). Keeping the
+    batch axis first lets a distribution strategy split every one of the
+    n_critic batches across replicas exactly as one device would see it.
+    Identity for n_critic = 1.
+    """
+    if n_critic == 1:
+        return dataset
+
+    def batch_major(*parts):
+        moved = tuple(tf.experimental.numpy.moveaxis(p, 0, 1) for p in parts)
+        return moved if len(moved) > 1 else moved[0]
+
+    return dataset.batch(n_critic, drop_remainder=True).map(
+        batch_major, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 class GAN(keras.Model):
     """Generator + discriminator + objective.
 
     Args:
       networks: a `NetworkPair` (generator, discriminator, latent_dim, ...).
       objective: a `KLObjective` or `AdversarialObjective`.
-      n_critic: D steps per G step (alternating objectives); `critic_steps`
-        is a variable, so a callback can change it during training.
+      n_critic: D steps per G step (alternating objectives). Each
+        `train_step` is one generator iteration: it takes n_critic real
+        batches (see `group_critic_batches`) for n_critic D steps and then
+        makes one G step.
       generator_first: for alternating objectives, the G step comes before
-        the D steps of its group.
+        the D steps.
       ema_decay: if > 0, keep `ema_generator`, an exponential moving average
         of G's weights, updated after every G step and used for sampling.
       seed: base seed of every random draw in training.
@@ -76,8 +98,7 @@ class GAN(keras.Model):
         self.ema_decay = float(ema_decay)
         self.seed = int(seed)
         self.log_gradient_norms = log_gradient_norms
-        self.critic_steps = keras.Variable(n_critic, dtype="int64", trainable=False,
-                                           name="critic_steps")
+        self.n_critic = int(n_critic) if objective.update == "alternating" else 1
         self.ema_generator = None
         if self.ema_decay:
             self.ema_generator = keras.models.clone_model(self.generator)
@@ -96,7 +117,6 @@ class GAN(keras.Model):
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
-        # Build the slots now: the G step may run inside tf.cond.
         g_optimizer.build(self.generator.trainable_variables)
         d_optimizer.build(self.discriminator.trainable_variables)
 
@@ -192,15 +212,16 @@ class GAN(keras.Model):
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.generate(latents, gen_labels, use_ema=False, training=True)
+            # Features of the global batch on every replica (one collective).
             real_f, gen_f = self.discriminator.pair(real, fake, labels, gen_labels,
-                                                    training=True)
-            moments = [losses.gaussian_moments(f, obj.eps, obj.kl_stats,
-                                               reduce_sum=distribute.replica_sum)
+                                                    training=True,
+                                                    global_outputs=True)
+            moments = [losses.gaussian_moments(f, obj.eps, obj.kl_stats)
                        for f in (real_f, gen_f)]
             skl, kl_pq, kl_qp = losses.symmetric_kl(*moments)
             # Every replica holds the global SKL and its gradient flows back
-            # through the all-reduce to every replica, so the optimizer's sum
-            # over replicas would count it num_replicas times.
+            # through the gather's all-reduce to every replica, so the
+            # optimizer's sum over replicas would count it num_replicas times.
             d_objective = -skl / distribute.num_replicas()
         grads = tape.gradient(d_objective, d_vars + g_vars)
         d_grads = grads[:len(d_vars)]
@@ -214,21 +235,19 @@ class GAN(keras.Model):
 
     def _alternating_step(self, real, labels):
         n = tf.shape(real)[0]
-        d_step = self.d_optimizer.iterations
-
-        def maybe_generator_step(group_position):
-            def step():
-                self._generator_step(n)
-                return tf.constant(True)
-            tf.cond(tf.equal(group_position % self.critic_steps, 0), step,
-                    lambda: tf.constant(False))
-
+        if self.n_critic == 1:
+            real_batches = [real]
+            label_batches = [labels]
+        else:  # [n, n_critic, ...] from `group_critic_batches`
+            real_batches = [real[:, k] for k in range(self.n_critic)]
+            label_batches = [None if labels is None else labels[:, k]
+                             for k in range(self.n_critic)]
         if self.generator_first:
-            maybe_generator_step(d_step)
-            self._discriminator_step(real, labels)
-        else:
-            self._discriminator_step(real, labels)
-            maybe_generator_step(d_step + 1)
+            self._generator_step(n)
+        for real_k, labels_k in zip(real_batches, label_batches):
+            self._discriminator_step(real_k, labels_k)
+        if not self.generator_first:
+            self._generator_step(n)
 
     def _discriminator_step(self, real, labels):
         obj = self.objective

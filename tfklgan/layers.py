@@ -12,8 +12,6 @@
 import keras
 import tensorflow as tf
 
-from tfklgan import distribute
-
 
 @keras.saving.register_keras_serializable(package="tfklgan")
 class MinibatchDiscrimination(keras.layers.Layer):
@@ -23,8 +21,8 @@ class MinibatchDiscrimination(keras.layers.Layer):
     o(x_i)_b = sum_{j != i} c_b(i, j), divided by (n - 1) when `mean`.
     Output: concat(f(x), o(x)), shape [n, A + B].
 
-    Under a distribution strategy the sum runs over the global batch (all
-    replicas' rows), so the features equal those of single-device training.
+    The layer compares the rows it is given; `Discriminator` hands it the
+    features of the global batch under a distribution strategy.
 
     Args:
       num_kernels: B.
@@ -54,12 +52,11 @@ class MinibatchDiscrimination(keras.layers.Layer):
     def call(self, features):
         m = tf.matmul(features, tf.cast(self.kernel, features.dtype))
         m = tf.reshape(m, [-1, self.num_kernels, self.kernel_dim])
-        all_m, _ = distribute.replica_gather(m)
-        # [n_local, n_global, B]
-        l1 = tf.reduce_sum(tf.abs(m[:, None] - all_m[None, :]), axis=-1)
+        # [n, n, B]: L1 distances between all pairs of rows
+        l1 = tf.reduce_sum(tf.abs(m[:, None] - m[None, :]), axis=-1)
         similarity = tf.reduce_sum(tf.exp(-l1), axis=1) - 1.0  # drop j == i
         if self.mean:
-            n = tf.cast(tf.shape(all_m)[0], similarity.dtype)
+            n = tf.cast(tf.shape(m)[0], similarity.dtype)
             similarity = similarity / tf.maximum(n - 1.0, 1.0)
         return tf.concat([features, similarity], axis=-1)
 

@@ -23,27 +23,20 @@ def _f32(x):
 # KL-GAN
 # --------------------------------------------------------------------------
 
-def identity_sum(x):
-    """The cross-replica sum on a single device."""
-    return x
-
-
-def gaussian_moments(features, eps=1e-10, kl_stats="paper",
-                     reduce_sum=identity_sum):
+def gaussian_moments(features, eps=1e-10, kl_stats="paper"):
     """Per-feature mean and variance of a minibatch of feature vectors.
 
     Args:
-      features: [n, k] discriminator features (one half: real or generated).
+      features: [n, k] discriminator features of one half of the batch (real
+        or generated). Under a distribution strategy these are the features
+        of the global batch: `Discriminator.pair(..., global_outputs=True)`
+        gathers them, which moves as little data as all-reducing the sums
+        sum(f), sum(f^2), n and needs a single collective per step.
       eps: added to the variance.
       kl_stats: "paper": variance = mean((f - mu)^2) + eps (the population
         variance, REFERENCE §1). "reference_code": the authors' PyTorch code
         passes that variance to `Normal` as a standard deviation, so the
         variance the KL sees is (mean((f - mu)^2) + eps)^2.
-      reduce_sum: sums a tensor over every replica holding part of the batch
-        (identity on one device). The statistics are formed from the sums
-        sum(f), n and sum((f - mu)^2), so they equal those of the global batch.
-        Two passes (centred second moment) avoid the cancellation of
-        sum(f^2)/n - mu^2 in float32.
 
     Returns:
       (mean, variance), each [k] float32.
@@ -51,10 +44,8 @@ def gaussian_moments(features, eps=1e-10, kl_stats="paper",
     if kl_stats not in KL_STATS:
         raise ValueError(f"kl_stats must be one of {KL_STATS}, got {kl_stats!r}")
     features = _f32(features)
-    count = reduce_sum(tf.cast(tf.shape(features)[0], tf.float32))
-    mean = reduce_sum(tf.reduce_sum(features, axis=0)) / count
-    centred = reduce_sum(tf.reduce_sum(tf.square(features - mean), axis=0))
-    variance = centred / count + eps
+    mean = tf.reduce_mean(features, axis=0)
+    variance = tf.reduce_mean(tf.square(features - mean), axis=0) + eps
     if kl_stats == "reference_code":
         variance = tf.square(variance)
     return mean, variance

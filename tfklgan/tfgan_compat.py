@@ -10,6 +10,7 @@ subpackage normally. No TF-GAN code is copied: every function returned is
 TF-GAN's own.
 """
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -33,6 +34,7 @@ def _register_parent_packages():
         sys.modules[name] = module
 
 
+@functools.lru_cache(maxsize=None)
 def load_tfgan_eval():
     """Returns TF-GAN's `eval` module (what `tfgan.eval` is).
 

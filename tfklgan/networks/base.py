@@ -11,6 +11,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from tfklgan import distribute
 from tfklgan.layers import MinibatchDiscrimination
 
 HEADS = ("features", "logit")
@@ -94,16 +95,43 @@ class Discriminator(keras.Model):
             features = self.head(features)
         return features
 
-    def call(self, inputs, training=None):
-        return self._tail(self.trunk(inputs, training=training))
+    def _tails(self, local_features, global_outputs):
+        """Applies MBD and the head to each batch of a list of feature batches.
+
+        Minibatch similarities compare samples of the global batch, so under a
+        distribution strategy the features are first gathered from all
+        replicas (one collective for the whole list). Returns the global
+        outputs when `global_outputs`, else this replica's rows.
+        """
+        replicas = distribute.num_replicas()
+        if replicas == 1 or (self.minibatch is None and not global_outputs):
+            return [self._tail(f) for f in local_features]
+        sizes = [tf.shape(f)[0] for f in local_features]
+        joined = tf.cast(tf.concat(local_features, 0), tf.float32)
+        gathered = distribute.replica_gather(joined)  # [replicas * sum(n), k]
+        per_replica = tf.reshape(gathered, [replicas, -1, gathered.shape[-1]])
+        outputs = []
+        start = 0
+        for size in sizes:
+            part = per_replica[:, start:start + size]
+            start += size
+            out = self._tail(tf.reshape(part, [-1, gathered.shape[-1]]))
+            outputs.append(out if global_outputs
+                           else distribute.replica_slice(out, size))
+        return outputs
+
+    def call(self, inputs, training=None, global_outputs=False):
+        features = self.trunk(inputs, training=training)
+        return self._tails([features], global_outputs)[0]
 
     def pair(self, real, generated, real_labels=None, gen_labels=None,
-             training=None):
+             training=None, global_outputs=False):
         """Outputs for a real and a generated batch of the same size.
 
         Minibatch similarities are taken within each batch separately (as in
         the KL-GAN authors' code). When the trunk is per-sample, both batches
-        go through it as one concatenated batch.
+        go through it as one concatenated batch. With `global_outputs`, the
+        outputs of the whole global batch are returned on every replica.
         """
         def trunk_input(images, labels):
             return [images, labels] if self.conditional else images
@@ -120,7 +148,7 @@ class Discriminator(keras.Model):
             real_f = self.trunk(trunk_input(real, real_labels), training=training)
             gen_f = self.trunk(trunk_input(generated, gen_labels),
                                training=training)
-        return self._tail(real_f), self._tail(gen_f)
+        return tuple(self._tails([real_f, gen_f], global_outputs))
 
 
 def make_discriminator(trunk, config, per_sample=True, name="discriminator"):

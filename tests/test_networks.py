@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from tfklgan import NETWORKS, NetworkConfig, build_networks
+
+
+def test_klgan32_parameter_counts_at_width_128():
+    pair = build_networks("klgan32", NetworkConfig(width=128, minibatch_discrimination=True))
+    assert pair.generator.count_params() == 5_992_835      # ~5.99M
+    assert pair.discriminator.count_params() == 14_611_784  # ~14.61M
+    logit = build_networks("klgan32", NetworkConfig(width=128, head="logit",
+                                                   minibatch_discrimination=True))
+    assert logit.discriminator.count_params() == 14_611_784 + 17
+
+
+SMALL = {
+    "klgan32": dict(image_size=32, channels=3),
+    "dcgan64": dict(image_size=64, channels=3),
+    "dcgan28": dict(image_size=28, channels=1),
+    "cgan28": dict(image_size=28, channels=1, num_classes=10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("head,mbd", [("features", False), ("logit", False), ("logit", True)])
+def test_shapes(name, head, mbd):
+    cfg = NetworkConfig(width=4, latent_dim=6, head=head, minibatch_discrimination=mbd,
+                        **SMALL[name])
+    pair = build_networks(name, cfg)
+    z = np.random.RandomState(0).normal(size=(3, 6)).astype(np.float32)
+    labels = np.eye(10, dtype=np.float32)[[1, 2, 3]]
+    x = pair.generator([z, labels] if cfg.num_classes else z).numpy()
+    assert x.shape == (3, *cfg.image_shape)
+    assert np.all(np.abs(x) <= 1.0)
+    real_out, gen_out = pair.discriminator.pair(x, x, labels, labels) \
+        if cfg.num_classes else pair.discriminator.pair(x, x)
+    width = 1 if head == "logit" else cfg.feature_dim + (cfg.mbd_kernels if mbd else 0)
+    assert real_out.shape == gen_out.shape == (3, width)
+    assert pair.discriminator.output_dim == width
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_spectral_norm_dcgan64(k):
+    cfg = NetworkConfig(width=4, image_size=64, head="logit", spectral_norm_iterations=k)
+    disc = build_networks("dcgan64", cfg).discriminator
+    names = [layer.__class__.__name__ for layer in disc.trunk.layers]
+    assert names.count("SpectralNormalization") == 5
+    assert "BatchNormalization" not in names
+    assert all(layer.power_iterations == k for layer in disc.trunk.layers
+               if layer.__class__.__name__ == "SpectralNormalization")
+    bn = build_networks("dcgan64", NetworkConfig(width=4, image_size=64, head="logit"))
+    assert [l.__class__.__name__ for l in bn.discriminator.trunk.layers].count(
+        "BatchNormalization") == 3
+
+
+def test_cgan28_uses_uniform_noise_and_label_planes():
+    pair = build_networks("cgan28", NetworkConfig(width=4, latent_dim=100, image_size=28,
+                                                  channels=1, num_classes=10, head="logit"))
+    assert pair.latent_distribution == "uniform"
+    assert pair.num_classes == 10
+    stacked = [l for l in pair.discriminator.trunk.layers if l.name.startswith("concatenate")]
+    assert stacked[0].output.shape[-1] == 1 + 10  # image + 10 label planes
+    embedding = pair.generator.get_layer("label_embedding")
+    assert embedding.kernel.shape == (10, 100)
+
+
+def test_unknown_network_and_bad_sizes():
+    with pytest.raises(ValueError, match="unknown network 'resnet'.*klgan32"):
+        build_networks("resnet", NetworkConfig())
+    with pytest.raises(ValueError, match="image_size=64"):
+        build_networks("klgan32", NetworkConfig(image_size=64))
+    with pytest.raises(ValueError, match="head must be one of"):
+        NetworkConfig(head="softmax")
+    with pytest.raises(ValueError, match="num_classes >= 2"):
+        build_networks("cgan28", NetworkConfig(image_size=28, channels=1))
