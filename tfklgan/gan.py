@@ -31,6 +31,11 @@ UPDATES = ("joint", "alternating")
 # Random streams per optimizer step.
 _LATENT, _LABELS, _ALPHA, _G_LATENT, _G_LABELS = range(5)
 _STREAMS = 8
+# One counter-based generator everywhere ("auto_select" picks by device).
+# Note: under XLA, TF's Philox normal/uniform draws from a runtime seed differ
+# from the CPU kernels', so jit_compile=True runs are reproducible among
+# themselves but not bit-equal to non-jit runs.
+_RNG = "philox"
 
 
 def group_critic_batches(dataset, n_critic):
@@ -131,19 +136,21 @@ class GAN(keras.Model):
     # ---------------------------------------------------------- sampling
 
     def _stateless(self, kind, shape, counter, stream):
+        dtype = keras.config.floatx()
         seed = tf.stack([tf.constant(self.seed, tf.int64),
                          tf.cast(counter, tf.int64) * _STREAMS + stream])
         if kind == "normal":
-            return tf.random.stateless_normal(shape, seed)
+            return tf.random.stateless_normal(shape, seed, alg=_RNG, dtype=dtype)
         if kind == "uniform":
-            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0,
+                                              alg=_RNG, dtype=dtype)
         if kind == "unit":
-            return tf.random.stateless_uniform(shape, seed)
+            return tf.random.stateless_uniform(shape, seed, alg=_RNG, dtype=dtype)
         if kind == "labels":
             classes = tf.random.stateless_uniform(shape, seed, minval=0,
                                                   maxval=self.num_classes,
-                                                  dtype=tf.int32)
-            return tf.one_hot(classes, self.num_classes)
+                                                  dtype=tf.int32, alg=_RNG)
+            return tf.one_hot(classes, self.num_classes, dtype=dtype)
         raise ValueError(f"unknown random kind {kind!r}")
 
     def _draw(self, kind, local_n, tail, counter, stream):
@@ -164,8 +171,9 @@ class GAN(keras.Model):
         """Latents [n, latent_dim] from the generator's prior, fixed by `seed`."""
         seed = tf.constant([self.seed, seed], tf.int64)
         if self.latent_distribution == "uniform":
-            return tf.random.stateless_uniform([n, self.latent_dim], seed, -1.0, 1.0)
-        return tf.random.stateless_normal([n, self.latent_dim], seed)
+            return tf.random.stateless_uniform([n, self.latent_dim], seed, -1.0, 1.0,
+                                               alg=_RNG)
+        return tf.random.stateless_normal([n, self.latent_dim], seed, alg=_RNG)
 
     def generate(self, latents, labels=None, use_ema=True, training=False):
         """Images [n, H, W, C] in [-1, 1] from latents (and one-hot labels)."""
@@ -174,7 +182,9 @@ class GAN(keras.Model):
             if labels is None:
                 raise ValueError("this generator is class-conditional: pass "
                                  "one-hot labels [n, num_classes]")
-            return net([latents, labels], training=training)
+            dtype = keras.config.floatx()
+            return net([tf.convert_to_tensor(latents, dtype),
+                        tf.convert_to_tensor(labels, dtype)], training=training)
         return net(latents, training=training)
 
     # ------------------------------------------------------------- training
@@ -184,7 +194,7 @@ class GAN(keras.Model):
             if not isinstance(data, (tuple, list)) or len(data) < 2:
                 raise ValueError("a class-conditional GAN needs (images, "
                                  "one-hot labels) batches")
-            real, labels = data[0], tf.cast(data[1], tf.float32)
+            real, labels = data[0], tf.cast(data[1], keras.config.floatx())
         else:
             real = data[0] if isinstance(data, (tuple, list)) else data
             labels = None

@@ -3,20 +3,23 @@
 Naming follows TF-GAN: `xxx_discriminator_loss(discriminator_real_outputs,
 discriminator_gen_outputs)` and `xxx_generator_loss(discriminator_gen_outputs)`.
 Outputs are logits of shape [batch] or [batch, 1]; every loss returns a
-float32 scalar, the mean over the local batch. Nothing here samples, logs or
+scalar in `keras.config.floatx()` (float32 unless set; also under mixed
+precision), the mean over the local batch. Nothing here samples, logs or
 touches a model.
 
 KL-GAN (Sautkin & Tsvetkov) works on discriminator feature vectors instead:
 see `gaussian_moments` and `symmetric_kl`.
 """
 
+import keras
 import tensorflow as tf
 
 KL_STATS = ("paper", "reference_code")
 
 
 def _f32(x):
-    return tf.cast(x, tf.float32)
+    """Statistics and losses are computed in floatx, never in bfloat16."""
+    return tf.cast(x, keras.config.floatx())
 
 
 # --------------------------------------------------------------------------
@@ -39,7 +42,7 @@ def gaussian_moments(features, eps=1e-10, kl_stats="paper"):
         variance the KL sees is (mean((f - mu)^2) + eps)^2.
 
     Returns:
-      (mean, variance), each [k] float32.
+      (mean, variance), each [k] in floatx.
     """
     if kl_stats not in KL_STATS:
         raise ValueError(f"kl_stats must be one of {KL_STATS}, got {kl_stats!r}")

@@ -167,4 +167,4 @@ def build_objective(method, **options):
 
 def judged_real_fraction(objective, outputs):
     """Fraction of `outputs` [n, 1] the discriminator calls real."""
-    return tf.reduce_mean(tf.cast(objective.judged_real(outputs), tf.float32))
+    return tf.reduce_mean(tf.cast(objective.judged_real(outputs), outputs.dtype))

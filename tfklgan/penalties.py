@@ -5,6 +5,7 @@ numbers (the interpolation weights) are arguments, so each penalty is a pure
 function of its inputs and can be checked in closed form.
 """
 
+import keras
 import tensorflow as tf
 
 GP_NORMS = ("per_sample", "per_pixel")
@@ -13,8 +14,8 @@ GP_NORMS = ("per_sample", "per_pixel")
 def _input_gradients(critic_fn, inputs):
     with tf.GradientTape() as tape:
         tape.watch(inputs)
-        outputs = tf.reduce_sum(tf.cast(critic_fn(inputs), tf.float32))
-    return tf.cast(tape.gradient(outputs, inputs), tf.float32)
+        outputs = tf.reduce_sum(tf.cast(critic_fn(inputs), keras.config.floatx()))
+    return tf.cast(tape.gradient(outputs, inputs), keras.config.floatx())
 
 
 def interpolate(real, generated, alpha):
@@ -34,7 +35,7 @@ def gradient_penalty(critic_fn, real, generated, alpha, norm="per_sample"):
         "per_pixel" over the channel axis only, as the KL-GAN authors' code
         does, averaging over pixels.
     Returns:
-      A float32 scalar.
+      A scalar in floatx.
     """
     if norm not in GP_NORMS:
         raise ValueError(f"norm must be one of {GP_NORMS}, got {norm!r}")

@@ -88,7 +88,7 @@ class Discriminator(keras.Model):
         self.conditional = isinstance(trunk.input, (list, tuple))
 
     def _tail(self, features):
-        features = tf.cast(features, tf.float32)  # MBD and losses in float32
+        features = tf.cast(features, keras.config.floatx())  # not bfloat16
         if self.minibatch is not None:
             features = self.minibatch(features)
         if self.head is not None:
@@ -107,7 +107,7 @@ class Discriminator(keras.Model):
         if replicas == 1 or (self.minibatch is None and not global_outputs):
             return [self._tail(f) for f in local_features]
         sizes = [tf.shape(f)[0] for f in local_features]
-        joined = tf.cast(tf.concat(local_features, 0), tf.float32)
+        joined = tf.cast(tf.concat(local_features, 0), keras.config.floatx())
         gathered = distribute.replica_gather(joined)  # [replicas * sum(n), k]
         per_replica = tf.reshape(gathered, [replicas, -1, gathered.shape[-1]])
         outputs = []
@@ -155,9 +155,9 @@ def make_discriminator(trunk, config, per_sample=True, name="discriminator"):
     """Adds MBD and the head the config asks for to a feature trunk."""
     minibatch = (MinibatchDiscrimination(config.mbd_kernels, config.mbd_kernel_dim,
                                          mean=config.mbd_mean, name="minibatch",
-                                         dtype="float32")
+                                         dtype=keras.config.floatx())
                  if config.minibatch_discrimination else None)
-    head = (keras.layers.Dense(1, name="logit", dtype="float32")
+    head = (keras.layers.Dense(1, name="logit", dtype=keras.config.floatx())
             if config.head == "logit" else None)
     disc = Discriminator(trunk, minibatch, head, per_sample=per_sample, name=name)
     feature_dim = trunk.output.shape[-1]

@@ -36,7 +36,7 @@ def build_generator(config):
         x = keras.layers.ReLU()(_batch_norm()(x))
     x = keras.layers.Conv2DTranspose(config.channels, 4, strides=2,
                                      padding="same")(x)
-    images = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    images = keras.layers.Activation("tanh", dtype=keras.config.floatx(), name="tanh")(x)
     return keras.Model(z, images, name="generator")
 
 
@@ -56,7 +56,7 @@ def build_discriminator_trunk(config):
     out_dim = 1 if config.head == "logit" and not config.minibatch_discrimination \
         else config.feature_dim
     x = maybe_spectral_norm(keras.layers.Conv2D(out_dim, 4), config)(x)
-    features = keras.layers.Flatten(dtype="float32")(x)
+    features = keras.layers.Flatten(dtype=keras.config.floatx())(x)
     return keras.Model(images, features, name="discriminator_trunk")
 
 

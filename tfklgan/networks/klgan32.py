@@ -40,7 +40,7 @@ def build_generator(config):
         x = instance_normalization(filters)(_mish(x))
         x = _mish(keras.layers.Conv2D(filters, 3, padding="same")(x))
     x = keras.layers.Conv2D(config.channels, 3, padding="same", name="to_image")(x)
-    images = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    images = keras.layers.Activation("tanh", dtype=keras.config.floatx(), name="tanh")(x)
     return keras.Model(eps, images, name="generator")
 
 

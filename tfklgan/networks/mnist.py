@@ -28,7 +28,7 @@ def _generator_body(x, config):
     x = keras.layers.ReLU()(keras.layers.BatchNormalization(synchronized=True)(x))
     x = keras.layers.Conv2DTranspose(config.channels, 4, strides=2,
                                      padding="same")(x)
-    return keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.layers.Activation("tanh", dtype=keras.config.floatx(), name="tanh")(x)
 
 
 def _discriminator_body(x, config):
