@@ -19,6 +19,7 @@ SMALL = {
     "dcgan28": dict(image_size=28, channels=1),
     "cgan28": dict(image_size=28, channels=1, num_classes=10),
 }
+CONDITIONAL = {"klgan32": 32, "dcgan64": 64, "dcgan28": 28}
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
@@ -53,9 +54,26 @@ def test_spectral_norm_dcgan64(k):
         "BatchNormalization") == 3
 
 
+@pytest.mark.parametrize("name", sorted(CONDITIONAL))
+def test_every_network_can_be_conditional(name):
+    size = CONDITIONAL[name]
+    cfg = NetworkConfig(width=2, latent_dim=5, image_size=size, channels=3, num_classes=4,
+                        head="logit")
+    pair = build_networks(name, cfg)
+    z = np.random.RandomState(0).normal(size=(4, 5)).astype(np.float32)
+    labels = np.eye(4, dtype=np.float32)
+    x = pair.generator([z, labels])
+    assert x.shape == (4, size, size, 3)
+    assert pair.discriminator.conditional
+    assert pair.discriminator([x, labels]).shape == (4, 1)
+    # the label changes the output
+    assert not np.allclose(pair.generator([z, labels]), pair.generator([z, labels[::-1]]))
+
+
 def test_cgan28_uses_uniform_noise_and_label_planes():
     pair = build_networks("cgan28", NetworkConfig(width=4, latent_dim=100, image_size=28,
-                                                  channels=1, num_classes=10, head="logit"))
+                                                  channels=1, num_classes=10, head="logit",
+                                                  latent_distribution="uniform"))
     assert pair.latent_distribution == "uniform"
     assert pair.num_classes == 10
     stacked = [l for l in pair.discriminator.trunk.layers if l.name.startswith("concatenate")]

@@ -16,6 +16,7 @@ from tfklgan.layers import MinibatchDiscrimination
 
 HEADS = ("features", "logit")
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
+LABEL_EMBEDDING = 100  # the MNIST study's CGAN embeds labels to 100 dims
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,11 @@ class NetworkConfig:
     minibatch_discrimination: append MBD features (REFERENCE §6).
     spectral_norm_iterations: 0 for BatchNorm (where the network has it),
       k >= 1 for SN(k) in the discriminator.
-    num_classes: > 0 for class-conditional networks.
+    num_classes: > 0 for class-conditional networks: the generator joins the
+      latent with the label embedded to 100 dims, the discriminator stacks
+      the one-hot label, broadcast to image-sized planes, with the image.
+    latent_distribution: the generator's prior, "normal" or "uniform" in
+      [-1, 1] (the MNIST study's CGAN).
     """
     latent_dim: int = 128
     width: int = 128
@@ -42,6 +47,7 @@ class NetworkConfig:
     mbd_mean: bool = True
     spectral_norm_iterations: int = 0
     num_classes: int = 0
+    latent_distribution: str = "normal"
 
     def __post_init__(self):
         if self.head not in HEADS:
@@ -50,6 +56,12 @@ class NetworkConfig:
                      "feature_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.latent_distribution not in LATENT_DISTRIBUTIONS:
+            raise ValueError(f"latent_distribution must be one of "
+                             f"{LATENT_DISTRIBUTIONS}, got {self.latent_distribution!r}")
+        if self.num_classes == 1 or self.num_classes < 0:
+            raise ValueError("num_classes must be 0 (unconditional) or >= 2, got "
+                             f"{self.num_classes!r}")
         if self.spectral_norm_iterations < 0:
             raise ValueError("spectral_norm_iterations must be >= 0, got "
                              f"{self.spectral_norm_iterations!r}")
@@ -149,6 +161,40 @@ class Discriminator(keras.Model):
             gen_f = self.trunk(trunk_input(generated, gen_labels),
                                training=training)
         return tuple(self._tails([real_f, gen_f], global_outputs))
+
+
+def generator_inputs(config, latent_layer=None):
+    """(model inputs, first tensor): the latent (through `latent_layer` if
+    given), joined with the embedded label when the config is conditional."""
+    inputs = z = keras.Input((config.latent_dim,), name="latent")
+    if latent_layer is not None:
+        z = latent_layer(z)
+    if not config.num_classes:
+        return inputs, z
+    label = keras.Input((config.num_classes,), name="label")
+    embedded = keras.layers.Dense(LABEL_EMBEDDING, use_bias=False,
+                                  name="label_embedding")(label)
+    return [inputs, label], keras.layers.Concatenate()([z, embedded])
+
+
+def discriminator_inputs(config):
+    """(model inputs, first tensor): the images, stacked with one-hot label
+    planes [n, H, W, classes] when the config is class-conditional."""
+    images = keras.Input(config.image_shape, name="images")
+    if not config.num_classes:
+        return images, images
+    label = keras.Input((config.num_classes,), name="label")
+    planes = keras.layers.Reshape((1, 1, config.num_classes))(label)
+    planes = keras.layers.UpSampling2D(config.image_size)(planes)
+    return [images, label], keras.layers.Concatenate()([images, planes])
+
+
+def make_pair(generator, trunk, config, per_sample=True):
+    """The NetworkPair of a generator and a discriminator trunk."""
+    return NetworkPair(generator, make_discriminator(trunk, config, per_sample),
+                       latent_dim=config.latent_dim,
+                       latent_distribution=config.latent_distribution,
+                       num_classes=config.num_classes)
 
 
 def make_discriminator(trunk, config, per_sample=True, name="discriminator"):

@@ -13,7 +13,7 @@ import dataclasses
 
 import keras
 
-from tfklgan.networks.base import (NetworkPair, make_discriminator,
+from tfklgan.networks.base import (discriminator_inputs, generator_inputs, make_pair,
                                    maybe_spectral_norm)
 
 IMAGE_SIZE = 64
@@ -26,8 +26,8 @@ def _batch_norm():
 
 def build_generator(config):
     w = config.width
-    z = keras.Input((config.latent_dim,), name="latent")
-    x = keras.layers.Dense(4 * 4 * 8 * w, use_bias=False)(z)
+    inputs, x = generator_inputs(config)
+    x = keras.layers.Dense(4 * 4 * 8 * w, use_bias=False)(x)
     x = keras.layers.Reshape((4, 4, 8 * w))(x)
     x = keras.layers.ReLU()(_batch_norm()(x))
     for filters in (4 * w, 2 * w, w):
@@ -37,15 +37,14 @@ def build_generator(config):
     x = keras.layers.Conv2DTranspose(config.channels, 4, strides=2,
                                      padding="same")(x)
     images = keras.layers.Activation("tanh", dtype=keras.config.floatx(), name="tanh")(x)
-    return keras.Model(z, images, name="generator")
+    return keras.Model(inputs, images, name="generator")
 
 
 def build_discriminator_trunk(config):
     """Images -> one feature per image (the logit, or KL-GAN features)."""
     w = config.width
     use_sn = config.spectral_norm_iterations > 0
-    images = keras.Input(config.image_shape, name="images")
-    x = images
+    inputs, x = discriminator_inputs(config)
     for i, filters in enumerate((w, 2 * w, 4 * w, 8 * w)):
         conv = keras.layers.Conv2D(filters, 4, strides=2, padding="same",
                                    use_bias=use_sn or i == 0)
@@ -57,15 +56,13 @@ def build_discriminator_trunk(config):
         else config.feature_dim
     x = maybe_spectral_norm(keras.layers.Conv2D(out_dim, 4), config)(x)
     features = keras.layers.Flatten(dtype=keras.config.floatx())(x)
-    return keras.Model(images, features, name="discriminator_trunk")
+    return keras.Model(inputs, features, name="discriminator_trunk")
 
 
 def build(config):
     if config.image_size != IMAGE_SIZE:
         raise ValueError(f"network 'dcgan64' makes {IMAGE_SIZE}x{IMAGE_SIZE} "
                          f"images, got image_size={config.image_size}")
-    if config.num_classes:
-        raise ValueError("network 'dcgan64' is unconditional")
     trunk = build_discriminator_trunk(config)
     tail_config = config
     if config.head == "logit" and not config.minibatch_discrimination:
@@ -73,7 +70,4 @@ def build(config):
     # BatchNorm couples the samples of a batch: real and generated go
     # through the trunk separately, as in DCGAN.
     per_sample = config.spectral_norm_iterations > 0
-    return NetworkPair(
-        generator=build_generator(config),
-        discriminator=make_discriminator(trunk, tail_config, per_sample=per_sample),
-        latent_dim=config.latent_dim)
+    return make_pair(build_generator(config), trunk, tail_config, per_sample)

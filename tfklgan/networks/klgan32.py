@@ -14,7 +14,7 @@ import keras
 
 from tfklgan.layers import (LatentReparameterization, SpaceToDepthConv2D,
                             instance_normalization)
-from tfklgan.networks.base import NetworkPair, make_discriminator
+from tfklgan.networks.base import discriminator_inputs, generator_inputs, make_pair
 
 IMAGE_SIZE = 32
 
@@ -25,8 +25,8 @@ def _mish(x):
 
 def build_generator(config):
     w = config.width
-    eps = keras.Input((config.latent_dim,), name="latent")
-    x = LatentReparameterization(name="latent_affine")(eps)
+    inputs, x = generator_inputs(
+        config, LatentReparameterization(name="latent_affine"))
     x = keras.layers.Dense(4 * 4 * w, name="project")(x)
     x = keras.layers.LayerNormalization(epsilon=1e-5)(_mish(x))
     x = keras.layers.Reshape((2, 2, 4 * w))(x)
@@ -41,13 +41,12 @@ def build_generator(config):
         x = _mish(keras.layers.Conv2D(filters, 3, padding="same")(x))
     x = keras.layers.Conv2D(config.channels, 3, padding="same", name="to_image")(x)
     images = keras.layers.Activation("tanh", dtype=keras.config.floatx(), name="tanh")(x)
-    return keras.Model(eps, images, name="generator")
+    return keras.Model(inputs, images, name="generator")
 
 
 def build_discriminator_trunk(config):
     w = config.width
-    images = keras.Input(config.image_shape, name="images")
-    x = images
+    inputs, x = discriminator_inputs(config)
     for filters in (w, 2 * w, 4 * w):
         x = keras.layers.ZeroPadding2D(2)(x)  # PyTorch's padding=2
         x = keras.layers.Conv2D(filters, 5, strides=2)(x)
@@ -56,7 +55,7 @@ def build_discriminator_trunk(config):
         x = keras.layers.LeakyReLU(0.2)(SpaceToDepthConv2D(filters)(x))
     x = keras.layers.Flatten()(x)
     features = keras.layers.Dense(config.feature_dim, name="features")(x)
-    return keras.Model(images, features, name="discriminator_trunk")
+    return keras.Model(inputs, features, name="discriminator_trunk")
 
 
 def build(config):
@@ -64,10 +63,4 @@ def build(config):
         raise ValueError(f"network 'klgan32' makes {IMAGE_SIZE}x{IMAGE_SIZE} "
                          f"images, got image_size={config.image_size}; resize "
                          f"the data to {IMAGE_SIZE} or pick another network")
-    if config.num_classes:
-        raise ValueError("network 'klgan32' is unconditional; use 'cgan28' "
-                         "for class-conditional training")
-    return NetworkPair(
-        generator=build_generator(config),
-        discriminator=make_discriminator(build_discriminator_trunk(config), config),
-        latent_dim=config.latent_dim)
+    return make_pair(build_generator(config), build_discriminator_trunk(config), config)
