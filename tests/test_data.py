@@ -1,65 +1,167 @@
+import os
+import time
+
 import numpy as np
 import pytest
-import tensorflow as tf
+from PIL import Image
 
-from tfklgan.data import DataConfig, load_arrays, make_dataset, split_indices
+from tfklgan import data
+from tfklgan.data import DataConfig, DatasetUnavailableError
+
+
+def config(name="mnist_sample", tmp_path=None, **kw):
+    if tmp_path is not None:
+        kw["cache_dir"] = str(tmp_path / "cache")
+    return DataConfig(name, **kw)
 
 
 def test_mnist_sample_is_real_mnist():
-    x, y = load_arrays(DataConfig("mnist_sample"))
-    assert x.shape == (5000, 28, 28, 1) and x.dtype == np.uint8
-    np.testing.assert_array_equal(np.bincount(y), [500] * 10)
-    # real digits: mostly black background, bright strokes
-    assert 0.7 < np.mean(x == 0) < 0.95 and x.max() == 255
-
-
-def test_pipeline_range_shape_and_seeded_shuffle():
-    cfg = DataConfig("mnist_sample", image_size=32, channels=3, seed=1)
-    ds, n = make_dataset(cfg, batch_size=64)
-    assert n == 4500  # 90% train split
-    first = next(iter(ds)).numpy()
-    assert first.shape == (64, 32, 32, 3)
-    assert first.min() >= -1.0 and first.max() <= 1.0 and first.min() < -0.99
-    again = next(iter(make_dataset(cfg, batch_size=64)[0])).numpy()
-    np.testing.assert_array_equal(first, again)
+    split = data.load_split(config(split="all"))
+    assert split.images.shape == (5000, 28, 28, 1) and split.images.dtype == np.uint8
+    np.testing.assert_array_equal(np.bincount(split.labels), [500] * 10)
+    assert 0.7 < np.mean(split.images == 0) < 0.95 and split.images.max() == 255
 
 
 def test_splits_are_disjoint_and_subset_is_deterministic():
-    train = split_indices(5000, DataConfig(split="train"))
-    val = split_indices(5000, DataConfig(split="validation"))
-    assert len(val) == 500 and not set(train) & set(val)
-    sub = split_indices(5000, DataConfig(split="train", max_examples=123))
+    train = data.split_indices(5000, config(split="train"))
+    val = data.split_indices(5000, config(split="validation"))
+    assert len(val) == 500 and len(train) == 4500 and not set(train) & set(val)
+    sub = data.split_indices(5000, config(split="train", max_examples=123))
     np.testing.assert_array_equal(sub, train[:123])
+    native = data.split_indices(10, config(split="validation"), validation=np.array([8, 9]))
+    np.testing.assert_array_equal(native, [8, 9])
+
+
+def test_stream_range_shape_and_resize_to_rgb():
+    split = data.load_split(config(image_size=32, channels=3))
+    batch = next(iter(data.batch_stream(split, 64, seed=1))).numpy()
+    assert batch.shape == (64, 32, 32, 3)
+    assert -1.0 <= batch.min() < -0.99 and batch.max() <= 1.0
+    np.testing.assert_array_equal(batch[..., 0], batch[..., 2])  # gray repeated
+
+
+def test_stream_is_a_function_of_seed_and_batch_index():
+    split = data.load_split(config(max_examples=100))
+    full = [b.numpy() for b in data.batch_stream(split, 16, seed=3).take(14)]
+    resumed = [b.numpy() for b in data.batch_stream(split, 16, seed=3, start_batch=9).take(5)]
+    for a, b in zip(full[9:], resumed):
+        np.testing.assert_array_equal(a, b)
+    # 6 batches per epoch: epoch 0 and 1 visit the same images in other orders
+    epoch0 = np.concatenate(full[:6]).reshape(96, -1)
+    epoch1 = np.concatenate(full[6:12]).reshape(96, -1)
+    assert not np.array_equal(epoch0, epoch1)
+    other_seed = next(iter(data.batch_stream(split, 16, seed=4))).numpy()
+    assert not np.array_equal(other_seed, full[0])
 
 
 def test_labels_one_hot():
-    ds, _ = make_dataset(DataConfig("mnist_sample"), 16, labels=True)
-    images, labels = next(iter(ds))
+    split = data.load_split(config())
+    images, labels = next(iter(data.batch_stream(split, 16, seed=0, labels=True)))
     assert labels.shape == (16, 10)
-    np.testing.assert_allclose(tf.reduce_sum(labels, axis=1), 1.0)
+    np.testing.assert_allclose(labels.numpy().sum(axis=1), 1.0)
 
 
 def test_npz_source_and_errors(tmp_path):
     path = tmp_path / "d.npz"
     x = np.random.RandomState(0).randint(0, 256, (40, 8, 8, 3)).astype(np.uint8)
     np.savez(path, x=x)
-    ds, n = make_dataset(DataConfig(f"npz:{path}", image_size=8, channels=3, split="all"),
-                         batch_size=8, shuffle=False)
-    assert n == 40
-    np.testing.assert_allclose(next(iter(ds)).numpy(),
-                               x[split_indices(40, DataConfig(split="all"))][:8] / 127.5 - 1,
-                               atol=1e-6)
+    split = data.load_split(config(f"npz:{path}", image_size=8, channels=3, split="all"))
+    np.testing.assert_array_equal(split.images, x)
     with pytest.raises(ValueError, match="has no labels"):
-        make_dataset(DataConfig(f"npz:{path}", image_size=8, channels=3), 8, labels=True)
-    with pytest.raises(ValueError, match="does not exist"):
-        load_arrays(DataConfig(f"npz:{tmp_path / 'missing.npz'}"))
+        data.batch_stream(split, 8, seed=0, labels=True)
+    with pytest.raises(DatasetUnavailableError, match="does not exist"):
+        data.load_split(config(f"npz:{tmp_path / 'missing.npz'}"))
     np.savez(tmp_path / "bad.npz", x=np.zeros((4, 8, 8, 5)))
     with pytest.raises(ValueError, match="must be"):
-        load_arrays(DataConfig(f"npz:{tmp_path / 'bad.npz'}"))
+        data.load_split(config(f"npz:{tmp_path / 'bad.npz'}"))
+    np.savez(tmp_path / "nan.npz", x=np.full((4, 8, 8), np.nan))
+    with pytest.raises(ValueError, match="finite values"):
+        data.load_split(config(f"npz:{tmp_path / 'nan.npz'}"))
+
+
+def _write_images(folder, specs):
+    os.makedirs(folder, exist_ok=True)
+    for i, (size, mode) in enumerate(specs):
+        value = (i * 40) % 256
+        Image.new(mode, size, value if mode == "L" else (value, 0, 255 - value)).save(
+            os.path.join(folder, f"{i:03d}.png"))
+
+
+def test_image_folder_mixed_sizes_channels_and_cache(tmp_path):
+    folder = tmp_path / "imgs"
+    _write_images(folder, [((40, 30), "RGB"), ((16, 16), "L"), ((64, 64), "RGBA"),
+                           ((20, 50), "RGB")])
+    cfg = config(f"images:{folder}", tmp_path, image_size=16, channels=3, split="all")
+    split = data.load_split(cfg)
+    assert split.images.shape == (4, 16, 16, 3) and not split.labelled
+    assert np.all(split.images[1, ..., 0] == split.images[1, ..., 2])  # gray -> rgb
+    cached = os.listdir(tmp_path / "cache")
+    assert any(f.endswith(".images.npy") for f in cached)
+    again = data.load_split(cfg)  # from the cache, memory-mapped
+    assert isinstance(again.images, np.memmap)
+    np.testing.assert_array_equal(again.images, split.images)
+
+
+def test_image_folder_subfolders_are_classes(tmp_path):
+    _write_images(tmp_path / "imgs" / "cats", [((8, 8), "RGB")] * 3)
+    _write_images(tmp_path / "imgs" / "dogs", [((8, 8), "RGB")] * 2)
+    split = data.load_split(config(f"images:{tmp_path / 'imgs'}", tmp_path, image_size=8,
+                                   channels=3, split="all"))
+    assert split.class_names == ("cats", "dogs")
+    np.testing.assert_array_equal(split.labels, [0, 0, 0, 1, 1])
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(DatasetUnavailableError, match="does not exist"):
+        data.load_split(config(f"images:{tmp_path / 'nowhere'}", tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetUnavailableError, match="no images"):
+        data.load_split(config(f"images:{tmp_path / 'empty'}", tmp_path))
+    _write_images(tmp_path / "broken", [((8, 8), "RGB")])
+    (tmp_path / "broken" / "bad.jpg").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="bad.jpg.*not a readable image"):
+        data.load_split(config(f"images:{tmp_path / 'broken'}", tmp_path))
+
+
+def test_local_celeba_folder_with_attribute_labels(tmp_path):
+    root = tmp_path / "celeba"
+    _write_images(root / "img_align_celeba", [((178, 218), "RGB")] * 4)
+    for i in range(4):
+        os.rename(root / "img_align_celeba" / f"{i:03d}.png",
+                  root / "img_align_celeba" / f"{i + 1:06d}.jpg")
+    names = ["Male", "Smiling", "Young"]
+    rows = ["4", " ".join(names)] + [f"{i + 1:06d}.jpg {m} {s} 1" for i, (m, s) in
+                                     enumerate([(1, 1), (-1, 1), (1, -1), (-1, -1)])]
+    (root / "list_attr_celeba.txt").write_text("\n".join(rows) + "\n")
+    cfg = config("celeba", tmp_path, celeba_dir=str(root), image_size=32, channels=3,
+                 split="all", attributes=("Male", "Smiling"), resize="center_crop")
+    split = data.load_split(cfg)
+    assert split.images.shape == (4, 32, 32, 3)
+    np.testing.assert_array_equal(split.labels, [3, 2, 1, 0])
+    assert split.num_classes == 4 and split.class_names[3] == "Male,Smiling"
+    with pytest.raises(ValueError, match="unknown CelebA attributes"):
+        data.load_split(config("celeba", tmp_path, celeba_dir=str(root),
+                               attributes=("Bald-ish",)))
+    with pytest.raises(DatasetUnavailableError, match="must hold img_align_celeba"):
+        data.load_split(config("celeba", tmp_path, celeba_dir=str(tmp_path)))
+
+
+def test_tfds_offline_fails_fast_naming_the_flags(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_network_reachable", lambda host, timeout=5.0: False)
+    start = time.time()
+    with pytest.raises(DatasetUnavailableError, match="--data_dir.*mnist_sample"):
+        data.load_split(config("mnist", tmp_path, data_dir=str(tmp_path / "tfds")))
+    with pytest.raises(DatasetUnavailableError, match="--celeba_dir"):
+        data.load_split(config("celeba", tmp_path, data_dir=str(tmp_path / "tfds")))
+    with pytest.raises(DatasetUnavailableError, match="downloads are off"):
+        data.load_split(config("mnist", tmp_path, data_dir=str(tmp_path / "tfds"),
+                               download=False))
+    assert time.time() - start < 30
 
 
 def test_unknown_dataset_and_small_split():
     with pytest.raises(ValueError, match="unknown dataset 'cifar'.*mnist_sample"):
-        load_arrays(DataConfig("cifar"))
+        data.load_split(config("cifar"))
+    split = data.load_split(config(max_examples=10))
     with pytest.raises(ValueError, match="fewer than one batch"):
-        make_dataset(DataConfig(max_examples=10), batch_size=64)
+        data.batch_stream(split, 64, seed=0)
