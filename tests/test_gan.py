@@ -141,7 +141,7 @@ def _toy_gan(g_learning_rate):
     trunk = keras.Model(x, keras.layers.Dense(4)(h))
     disc = make_discriminator(trunk, NetworkConfig(head="features"))
     pair = tfklgan.networks.NetworkPair(generator, disc, latent_dim=1)
-    gan = GAN(pair, build_objective("klgan", eps=1e-6))
+    gan = GAN(pair, build_objective("klgan", kl_eps=1e-6))
     gan.compile(keras.optimizers.Adam(g_learning_rate), keras.optimizers.Adam(1e-2))
     return gan
 

@@ -88,8 +88,8 @@ class AdversarialObjective:
         return tuple(names)
 
 
-def klgan(eps=1e-10, kl_stats="paper"):
-    return KLObjective(eps=eps, kl_stats=kl_stats)
+def klgan(kl_eps=1e-10, kl_stats="paper"):
+    return KLObjective(eps=kl_eps, kl_stats=kl_stats)
 
 
 def minimax_gan():

@@ -1,0 +1,182 @@
+"""Keras callbacks for a GAN run: divergence guard, TensorBoard and CSV
+logging, sample grids and periodic checkpoints.
+
+The step of a run is `model.g_optimizer.iterations` (one generator update).
+Callbacks that need files receive their paths; nothing here reads flags.
+"""
+
+import csv
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfklgan import images
+from tfklgan.checkpoints import NonFiniteWeightsError
+from tfklgan.optimizers import current_learning_rate
+
+
+def run_step(model):
+    return int(model.g_optimizer.iterations.numpy())
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first step whose metrics are NaN or inf.
+
+    Put it first: later callbacks see `diverged` and save nothing.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.diverged = None  # (step, metric name, value)
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                self.diverged = (run_step(self.model), name, float(value))
+                self.model.stop_training = True
+                return
+
+
+class MetricsLogger(keras.callbacks.Callback):
+    """Every `every` steps: step metrics, learning rates and throughput to
+    TensorBoard (`writer`) and to a CSV file beside the event files.
+
+    The metric trackers are reset after each write, so every logged value
+    (and the progress bar) is the mean over the steps since the last one.
+
+    Resuming at step s keeps the CSV rows up to s and drops later ones, so
+    the file always describes one continuous run.
+    """
+
+    def __init__(self, writer, csv_path, every, images_per_step, guard, start_step=0):
+        super().__init__()
+        self.writer = writer
+        self.csv_path = csv_path
+        self.every = every
+        self.images_per_step = images_per_step
+        self.guard = guard
+        self._columns = None
+        self._last = None
+        self._truncate(start_step)
+
+    def _truncate(self, start_step):
+        if not os.path.isfile(self.csv_path):
+            return
+        with open(self.csv_path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows:
+            return
+        self._columns = list(rows[0].keys())
+        kept = [r for r in rows if int(r["step"]) <= start_step]
+        with open(self.csv_path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self._columns)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def on_train_begin(self, logs=None):
+        self._last = (run_step(self.model), time.perf_counter())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = run_step(self.model)
+        if step % self.every or self.guard.diverged:
+            return
+        now = time.perf_counter()
+        last_step, last_time = self._last
+        self._last = (step, now)
+        row = {name: float(value) for name, value in (logs or {}).items()}
+        row["lr_generator"] = current_learning_rate(self.model.g_optimizer)
+        row["lr_discriminator"] = current_learning_rate(self.model.d_optimizer)
+        if step > last_step and now > last_time:
+            row["images_per_sec"] = (step - last_step) * self.images_per_step / (now - last_time)
+        with self.writer.as_default(step=step):
+            for name, value in row.items():
+                group = ("learning_rate" if name.startswith("lr_") else
+                         "throughput" if name == "images_per_sec" else "train")
+                tf.summary.scalar(f"{group}/{name}", value)
+        self._write_csv(step, row)
+        for metric in self.model.metrics:
+            metric.reset_state()
+
+    def _write_csv(self, step, row):
+        row = {"step": step, "time": time.time(), **row}
+        if self._columns is None:
+            self._columns = list(row)
+        new_file = not os.path.isfile(self.csv_path)
+        with open(self.csv_path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self._columns, extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def on_train_end(self, logs=None):
+        self.writer.flush()
+
+
+class SampleGrids(keras.callbacks.Callback):
+    """Every `every` steps and at the end: a grid of images from fixed latents
+    (EMA weights when kept) to TensorBoard and `sample_dir/step_XXXXXXX.png`.
+    Class-conditional models get one row per class.
+    """
+
+    def __init__(self, writer, sample_dir, every, guard, num_samples=64, seed=1234):
+        super().__init__()
+        self.writer = writer
+        self.sample_dir = sample_dir
+        self.every = every
+        self.guard = guard
+        self.num_samples = num_samples
+        self.seed = seed
+        self.last_path = None
+
+    def _grid(self):
+        gan = self.model
+        if gan.conditional:
+            per_class = 8
+            classes = gan.num_classes
+            latents = gan.sample_latents(per_class * classes, self.seed)
+            labels = np.repeat(np.eye(classes, dtype=np.float32), per_class, axis=0)
+            return images.make_grid(gan.generate(latents, labels).numpy(), per_class)
+        latents = gan.sample_latents(self.num_samples, self.seed)
+        columns = int(math.ceil(math.sqrt(self.num_samples)))
+        return images.make_grid(gan.generate(latents).numpy(), columns)
+
+    def write(self):
+        step = run_step(self.model)
+        grid = self._grid()
+        self.last_path = os.path.join(self.sample_dir, f"step_{step:07d}.png")
+        images.save_png(self.last_path, grid)
+        with self.writer.as_default(step=step):
+            tag = "samples/classes" if self.model.conditional else "samples/fixed_noise"
+            tf.summary.image(tag, grid[None], max_outputs=1)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if run_step(self.model) % self.every == 0 and not self.guard.diverged:
+            self.write()
+
+    def on_train_end(self, logs=None):
+        if not self.guard.diverged:
+            self.write()
+
+
+class PeriodicCheckpoint(keras.callbacks.Callback):
+    """Saves a checkpoint every `every` steps (never after divergence)."""
+
+    def __init__(self, store, every, guard):
+        super().__init__()
+        self.store = store
+        self.every = every
+        self.guard = guard
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = run_step(self.model)
+        if step % self.every == 0 and not self.guard.diverged:
+            try:
+                self.store.save(step)
+            except NonFiniteWeightsError:
+                # The loss was still finite but the update was not: stop here.
+                self.guard.diverged = (step, "weights", float("nan"))
+                self.model.stop_training = True

@@ -1,0 +1,108 @@
+"""SavedModel export of a generator, with serving signatures.
+
+Signatures (all take float32 latents [n, latent_dim] from the training prior):
+- `serving_default` / `generate`: {"images": float32 [n, H, W, C] in [-1, 1],
+  "images_uint8": uint8 [n, H, W, C]}; class-conditional generators also take
+  `labels`, one-hot float32 [n, num_classes].
+- `sample`: `num` (int32) and `seed` (int64) scalars -> latents from the prior
+  and the images they give.
+`tfklgan.json` beside the SavedModel records latent_dim, num_classes, class
+names and the prior.
+"""
+
+import json
+import os
+import shutil
+
+import tensorflow as tf
+
+INFO_FILE = "tfklgan.json"
+
+
+class _GeneratorModule(tf.Module):
+    def __init__(self, generator, latent_dim, num_classes, latent_distribution):
+        super().__init__()
+        self.generator = generator
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        self.latent_distribution = latent_distribution
+        latents = tf.TensorSpec([None, latent_dim], tf.float32, name="latents")
+        if num_classes:
+            labels = tf.TensorSpec([None, num_classes], tf.float32, name="labels")
+            self.generate = tf.function(self._generate_conditional,
+                                        input_signature=[latents, labels])
+        else:
+            self.generate = tf.function(self._generate, input_signature=[latents])
+        self.sample = tf.function(self._sample, input_signature=[
+            tf.TensorSpec([], tf.int32, name="num"), tf.TensorSpec([], tf.int64, name="seed")])
+
+    @staticmethod
+    def _outputs(images):
+        images = tf.cast(images, tf.float32)
+        as_uint8 = tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0, 255),
+                           tf.uint8)
+        return {"images": images, "images_uint8": as_uint8}
+
+    def _generate(self, latents):
+        return self._outputs(self.generator(latents, training=False))
+
+    def _generate_conditional(self, latents, labels):
+        return self._outputs(self.generator([latents, labels], training=False))
+
+    def _sample(self, num, seed):
+        seed2 = tf.stack([seed, tf.constant(0, tf.int64)])
+        shape = tf.stack([num, self.latent_dim])
+        if self.latent_distribution == "uniform":
+            latents = tf.random.stateless_uniform(shape, seed2, -1.0, 1.0, alg="philox")
+        else:
+            latents = tf.random.stateless_normal(shape, seed2, alg="philox")
+        if self.num_classes:
+            classes = tf.range(num) % self.num_classes
+            outputs = self._generate_conditional(
+                latents, tf.one_hot(classes, self.num_classes))
+        else:
+            outputs = self._generate(latents)
+        return {"latents": latents, **outputs}
+
+
+def export_generator(gan, directory, use_ema=True, class_names=()):
+    """Writes the generator (EMA weights when kept and `use_ema`) to `directory`.
+
+    The SavedModel is written beside the target and moved into place, so an
+    existing export is replaced only by a complete one. Returns `directory`.
+    """
+    generator = gan.ema_generator if (use_ema and gan.ema_generator) else gan.generator
+    module = _GeneratorModule(generator, gan.latent_dim, gan.num_classes,
+                              gan.latent_distribution)
+    directory = os.path.abspath(directory)
+    staging = directory + ".partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    signatures = {"serving_default": module.generate, "generate": module.generate,
+                  "sample": module.sample}
+    tf.saved_model.save(module, staging, signatures=signatures)
+    info = {"latent_dim": gan.latent_dim, "num_classes": gan.num_classes,
+            "class_names": list(class_names), "latent_distribution": gan.latent_distribution,
+            "weights": "ema" if generator is gan.ema_generator else "raw",
+            "image_shape": [int(d) for d in generator.output.shape[1:]]}
+    with open(os.path.join(staging, INFO_FILE), "w") as handle:
+        json.dump(info, handle, indent=2)
+    if os.path.exists(directory):
+        old = directory + ".old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+        os.replace(staging, directory)
+        shutil.rmtree(old)
+    else:
+        os.replace(staging, directory)
+    return directory
+
+
+def load_exported(directory):
+    """(loaded SavedModel, info dict) of an export."""
+    info_path = os.path.join(directory, INFO_FILE)
+    if not os.path.isfile(info_path):
+        raise ValueError(f"{directory!r} is not a tfklgan generator export "
+                         f"(no {INFO_FILE}); export one with scripts/export.py")
+    with open(info_path) as handle:
+        info = json.load(handle)
+    return tf.saved_model.load(directory), info

@@ -1,0 +1,231 @@
+"""`train(config)`: one GAN run from a TrainConfig, resumable and monitored.
+
+A run directory (`config.logdir`) holds:
+  config.json, run.json      the settings and what the data implied (classes)
+  checkpoints/               the last `keep_checkpoints` checkpoints
+  train/                     TensorBoard event files
+  metrics.csv                the logged step metrics
+  samples/step_XXXXXXX.png   fixed-noise sample grids
+A step is one generator update (n_critic discriminator updates for the
+alternating methods).
+"""
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+from tfklgan import callbacks as cb
+from tfklgan import data as data_lib
+from tfklgan.checkpoints import CheckpointStore
+from tfklgan.config import ConfigError, TrainConfig
+from tfklgan.export import export_generator
+from tfklgan.gan import GAN, group_critic_batches
+from tfklgan.networks import NetworkConfig, build_networks
+from tfklgan.objectives import build_objective
+from tfklgan.optimizers import build_optimizers
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or inf; the message names the last good checkpoint."""
+
+
+class RunDirectoryError(ValueError):
+    """The run directory conflicts with the request (would lose or mix runs)."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    logdir: str
+    checkpoint: Optional[str]
+    sample_grid: Optional[str]
+    export_dir: Optional[str]
+    history: dict
+
+
+def make_strategy(name):
+    """The tf.distribute strategy for --strategy."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":  # reads the cluster from TF_CONFIG
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def network_config(config, num_classes):
+    objective_head = build_objective(config.method, **config.objective_options()).head
+    return NetworkConfig(
+        latent_dim=config.latent_dim, width=config.width, image_size=config.image_size,
+        channels=config.resolved_channels(), head=objective_head,
+        feature_dim=config.feature_dim,
+        minibatch_discrimination=config.minibatch_discrimination,
+        mbd_kernels=config.mbd_kernels, mbd_kernel_dim=config.mbd_kernel_dim,
+        mbd_mean=config.mbd_mean, spectral_norm_iterations=config.spectral_norm_iterations,
+        num_classes=num_classes, latent_distribution=config.latent_distribution)
+
+
+def build_gan(config, num_classes=0):
+    """The compiled GAN for a config, built in the current strategy scope."""
+    objective = build_objective(config.method, **config.objective_options())
+    networks = build_networks(config.resolved_network(), network_config(config, num_classes))
+    gan = GAN(networks, objective, n_critic=config.n_critic,
+              generator_first=config.generator_first, ema_decay=config.ema_decay,
+              seed=config.seed)
+    g_optimizer, d_optimizer = build_optimizers(config)
+    gan.compile(g_optimizer, d_optimizer, jit_compile=config.jit_compile,
+                steps_per_execution=config.steps_per_execution)
+    return gan
+
+
+def _check_logdir(config):
+    """Refuses a run directory that would mix or overwrite runs."""
+    config_path = os.path.join(config.logdir, "config.json")
+    has_checkpoints = os.path.isfile(os.path.join(config.logdir, "checkpoints", "checkpoint"))
+    if config.resume:
+        if not os.path.isfile(config_path):
+            raise RunDirectoryError(f"--resume: no run in {config.logdir!r} (no config.json); "
+                                    "drop --resume to start one")
+        with open(config_path) as handle:
+            stored = TrainConfig.from_json(handle.read())
+        diffs = config.differences(stored)
+        if diffs:
+            listed = ", ".join(f"{n}: {a!r} -> {b!r}" for n, a, b in diffs)
+            raise RunDirectoryError(f"--resume: these settings differ from the run in "
+                                    f"{config.logdir!r}: {listed}; use the run's settings "
+                                    "or a new --logdir")
+    elif has_checkpoints:
+        raise RunDirectoryError(f"{config.logdir!r} already holds a run with checkpoints; "
+                                "pass --resume to continue it or choose a new --logdir "
+                                "(nothing was overwritten)")
+
+
+def _segments(start, total, per_epoch):
+    """(epoch, steps) chunks from step `start` to `total`, cut at epoch ends."""
+    step = start
+    while step < total:
+        epoch, offset = divmod(step, per_epoch)
+        steps = min(per_epoch - offset, total - step)
+        yield epoch, steps
+        step += steps
+
+
+def train(config, extra_callbacks=()):
+    """Trains as `config` says; returns a TrainResult.
+
+    Raises ConfigError / ValueError for bad settings or data (before any
+    training), RunDirectoryError when the logdir conflicts, and
+    TrainingDivergedError when a loss turns NaN or inf (the last good
+    checkpoint is kept and named).
+    """
+    config.validate()
+    _check_logdir(config)
+    previous_policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        return _train(config, extra_callbacks)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(config, extra_callbacks):
+    strategy = make_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ConfigError(f"--batch_size={config.batch_size} does not divide over "
+                          f"{replicas} replicas; use a multiple of {replicas}")
+    train_data = data_lib.load_split(config.data_config("train"))
+    conditional = config.conditional
+    stream_kwargs = dict(labels=conditional, num_classes=train_data.num_classes)
+    # Fail on unusable data before building anything.
+    data_lib.batch_stream(train_data, config.batch_size, config.seed, **stream_kwargs)
+    num_classes = train_data.num_classes if conditional else 0
+
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        gan = build_gan(config, num_classes)
+    store = CheckpointStore(gan, os.path.join(config.logdir, "checkpoints"),
+                            config.keep_checkpoints)
+    start = store.restore_latest() if config.resume else 0
+    os.makedirs(config.logdir, exist_ok=True)
+    with open(os.path.join(config.logdir, "config.json"), "w") as handle:
+        handle.write(config.to_json())
+    with open(os.path.join(config.logdir, "run.json"), "w") as handle:
+        json.dump({"num_classes": num_classes,
+                   "class_names": list(train_data.class_names) if conditional else [],
+                   "train_examples": len(train_data), "replicas": replicas}, handle, indent=2)
+
+    per_epoch = data_lib.batches_per_epoch(train_data, config.batch_size) // config.n_critic
+    if per_epoch < 1:
+        raise ConfigError(f"{len(train_data)} training images give no full step of "
+                          f"{config.n_critic} x {config.batch_size} images; lower "
+                          "--batch_size or --n_critic")
+    total = config.steps or config.epochs * per_epoch
+
+    writer = tf.summary.create_file_writer(os.path.join(config.logdir, "train"))
+    guard = cb.NonFiniteGuard()
+    samples = cb.SampleGrids(writer, os.path.join(config.logdir, "samples"),
+                             config.sample_every, guard)
+    callbacks = [
+        guard,
+        cb.MetricsLogger(writer, os.path.join(config.logdir, "metrics.csv"),
+                         config.log_every, config.batch_size * config.n_critic, guard,
+                         start_step=start),
+        samples,
+        cb.PeriodicCheckpoint(store, config.checkpoint_every, guard),
+        *extra_callbacks,
+    ]
+    history = {}
+    for epoch, steps in _segments(start, total, per_epoch):
+        step = int(gan.g_optimizer.iterations.numpy())
+        stream = data_lib.batch_stream(train_data, config.batch_size, config.seed,
+                                       start_batch=step * config.n_critic, **stream_kwargs)
+        stream = group_critic_batches(stream, config.n_critic)
+        result = gan.fit(stream, epochs=epoch + 1, initial_epoch=epoch,
+                         steps_per_epoch=steps, callbacks=callbacks, verbose=config.verbose)
+        for name, values in result.history.items():
+            history.setdefault(name, []).extend(values)
+        if guard.diverged:
+            break
+    writer.close()
+
+    if guard.diverged:
+        step, name, value = guard.diverged
+        kept = store.latest
+        where = (f"the last good checkpoint, {kept}, is kept; resume from it with "
+                 "--resume (and lower learning rates)" if kept else
+                 "no checkpoint had been written yet")
+        raise TrainingDivergedError(f"{name} became {value} at step {step}; training "
+                                    f"stopped. {where}.")
+    final_step = int(gan.g_optimizer.iterations.numpy())
+    checkpoint = store.latest
+    if checkpoint is None or not checkpoint.endswith(f"-{final_step}"):
+        checkpoint = store.save(final_step)
+    export_dir = None
+    if config.export_dir:
+        export_dir = export_generator(gan, config.export_dir,
+                                      class_names=train_data.class_names if conditional else ())
+    return TrainResult(final_step, config.logdir, checkpoint, samples.last_path,
+                       export_dir, history)
+
+
+def load_run(logdir, checkpoint=None):
+    """(gan, config, run info) of a run directory, restored from its newest
+    (or the given) checkpoint. For sampling, export and evaluation."""
+    config_path = os.path.join(logdir, "config.json")
+    if not os.path.isfile(config_path):
+        raise RunDirectoryError(f"{logdir!r} is not a tfklgan run directory (no config.json)")
+    with open(config_path) as handle:
+        config = TrainConfig.from_json(handle.read())
+    with open(os.path.join(logdir, "run.json")) as handle:
+        info = json.load(handle)
+    gan = build_gan(dataclasses.replace(config, jit_compile=False), info["num_classes"])
+    store = CheckpointStore(gan, os.path.join(logdir, "checkpoints"), config.keep_checkpoints)
+    path = checkpoint or store.latest
+    if path is None:
+        raise RunDirectoryError(f"{logdir!r} has no checkpoint yet")
+    store.checkpoint.restore(path).expect_partial()
+    return gan, config, info
