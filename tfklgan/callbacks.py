@@ -45,8 +45,9 @@ class MetricsLogger(keras.callbacks.Callback):
     """Every `every` steps: step metrics, learning rates and throughput to
     TensorBoard (`writer`) and to a CSV file beside the event files.
 
-    The metric trackers are reset after each write, so every logged value
-    (and the progress bar) is the mean over the steps since the last one.
+    Each logged metric is the mean over the steps since the last write,
+    taken from the trackers' running totals (the progress bar keeps showing
+    Keras' epoch means).
 
     Resuming at step s keeps the CSV rows up to s and drops later ones, so
     the file always describes one continuous run.
@@ -61,6 +62,7 @@ class MetricsLogger(keras.callbacks.Callback):
         self.guard = guard
         self._columns = None
         self._last = None
+        self._sums = {}
         self._truncate(start_step)
 
     def _truncate(self, start_step):
@@ -87,7 +89,7 @@ class MetricsLogger(keras.callbacks.Callback):
         now = time.perf_counter()
         last_step, last_time = self._last
         self._last = (step, now)
-        row = {name: float(value) for name, value in (logs or {}).items()}
+        row = self._window_means()
         row["lr_generator"] = current_learning_rate(self.model.g_optimizer)
         row["lr_discriminator"] = current_learning_rate(self.model.d_optimizer)
         if step > last_step and now > last_time:
@@ -98,8 +100,19 @@ class MetricsLogger(keras.callbacks.Callback):
                          "throughput" if name == "images_per_sec" else "train")
                 tf.summary.scalar(f"{group}/{name}", value)
         self._write_csv(step, row)
+
+    def _window_means(self):
+        means = {}
         for metric in self.model.metrics:
-            metric.reset_state()
+            total = float(metric.total.numpy())
+            count = float(metric.count.numpy())
+            last_total, last_count = self._sums.get(metric.name, (0.0, 0.0))
+            if count < last_count:  # Keras reset the tracker at an epoch start
+                last_total, last_count = 0.0, 0.0
+            self._sums[metric.name] = (total, count)
+            if count > last_count:
+                means[metric.name] = (total - last_total) / (count - last_count)
+        return means
 
     def _write_csv(self, step, row):
         row = {"step": step, "time": time.time(), **row}

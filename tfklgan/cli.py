@@ -19,7 +19,7 @@ HELP = {
     "channels": "1 or 3; 0 picks 1 for MNIST and 3 otherwise",
     "resize": "authors (full frame resized, KL-GAN code) or center_crop",
     "attributes": "CelebA attributes used as class labels, e.g. Male,Smiling",
-    "max_examples": "train on the first N images of the split (a deterministic subset)",
+    "max_examples": "train on the first N images of the split (deterministic); 0 = all",
     "validation_fraction": "held-out share for sources without their own split",
     "data_dir": "TFDS data_dir with prepared datasets (the offline copy for mnist/celeb_a)",
     "celeba_dir": "local CelebA folder with img_align_celeba/ and list_attr_celeba.txt",

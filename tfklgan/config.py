@@ -38,7 +38,7 @@ class TrainConfig:
     channels: int = 0            # 0 = 1 for MNIST-like data, else 3
     resize: str = "authors"
     attributes: Tuple[str, ...] = ()
-    max_examples: Optional[int] = None
+    max_examples: Optional[int] = None  # None or 0: all
     validation_fraction: float = 0.1
     data_dir: Optional[str] = None
     celeba_dir: Optional[str] = None
@@ -119,7 +119,7 @@ class TrainConfig:
             name=self.dataset, image_size=self.image_size,
             channels=self.resolved_channels(), split=split,
             validation_fraction=self.validation_fraction,
-            max_examples=self.max_examples, seed=self.seed, resize=self.resize,
+            max_examples=self.max_examples or None, seed=self.seed, resize=self.resize,
             attributes=tuple(self.attributes), data_dir=self.data_dir,
             celeba_dir=self.celeba_dir, download=self.download, **kwargs)
 
@@ -167,6 +167,8 @@ class TrainConfig:
                      "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                      "steps_per_execution"):
             need(getattr(self, name) >= 1, f"--{name} must be >= 1, got {getattr(self, name)}")
+        need(self.max_examples is None or self.max_examples >= 0,
+             f"--max_examples must be >= 0 (0 = all), got {self.max_examples}")
         need(self.epochs >= 1 or self.steps >= 1,
              "give --epochs >= 1 or --steps >= 1 to say how long to train")
         need(self.g_lr > 0 and self.d_lr > 0, "--g_lr and --d_lr must be > 0")

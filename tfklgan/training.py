@@ -185,7 +185,8 @@ def _train(config, extra_callbacks):
                                        start_batch=step * config.n_critic, **stream_kwargs)
         stream = group_critic_batches(stream, config.n_critic)
         result = gan.fit(stream, epochs=epoch + 1, initial_epoch=epoch,
-                         steps_per_epoch=steps, callbacks=callbacks, verbose=config.verbose)
+                         steps_per_epoch=steps, callbacks=callbacks, verbose=config.verbose,
+                         shuffle=False)  # the stream is already shuffled
         for name, values in result.history.items():
             history.setdefault(name, []).extend(values)
         if guard.diverged:

@@ -1,0 +1,216 @@
+"""Training from the command line and the library: outputs, resume, export, bad input."""
+
+import dataclasses
+import glob
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+from tfklgan.checkpoints import CheckpointStore
+from tfklgan.cli import config_from_flags, define_train_flags
+from tfklgan.config import ConfigError, TrainConfig
+from tfklgan.training import (RunDirectoryError, TrainingDivergedError, load_run, train)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "scripts", "train.py")
+TINY = ["--width=4", "--latent_dim=8", "--batch_size=16", "--max_examples=64",
+        "--verbose=0"]
+
+
+def run_script(script, *args, cwd=ROOT):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, script, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def tiny_config(tmp_path, **kw):
+    values = dict(method="klgan", dataset="mnist_sample", width=4, latent_dim=8,
+                  batch_size=16, max_examples=64, steps=6, checkpoint_every=2,
+                  sample_every=3, log_every=1, logdir=str(tmp_path / "run"), verbose=0,
+                  minibatch_discrimination=True, ema_decay=0.5)
+    values.update(kw)
+    return TrainConfig(**values)
+
+
+def event_tags(logdir):
+    tags = set()
+    for path in glob.glob(os.path.join(logdir, "train", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+@pytest.mark.slow
+def test_train_script_end_to_end(tmp_path):
+    logdir, export = tmp_path / "run", tmp_path / "export"
+    proc = run_script(TRAIN, "--method=klgan", "--minibatch_discrimination", "--epochs=2",
+                      f"--logdir={logdir}", f"--export_dir={export}", "--log_every=1",
+                      "--sample_every=2", "--ema_decay=0.9", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "done: 8 steps" in proc.stdout  # 64 images / 16 = 4 steps per epoch
+    assert os.path.isfile(logdir / "checkpoints" / "ckpt-8.index")
+    assert {"train/skl", "train/kl_real_gen", "train/g_grad_norm",
+            "learning_rate/lr_generator", "throughput/images_per_sec",
+            "samples/fixed_noise"} <= event_tags(str(logdir))
+    pngs = sorted(os.listdir(logdir / "samples"))
+    assert "step_0000008.png" in pngs and len(pngs) >= 4
+    header = open(logdir / "metrics.csv").readline().strip().split(",")
+    assert {"step", "skl", "lr_generator", "images_per_sec"} <= set(header)
+
+    # A fresh process loads the SavedModel; its images equal the in-memory EMA generator's.
+    latents = np.random.RandomState(0).normal(size=(5, 8)).astype(np.float32)
+    np.save(tmp_path / "z.npy", latents)
+    loader = tmp_path / "load.py"
+    loader.write_text(
+        "import sys, numpy as np, tensorflow as tf\n"
+        "m = tf.saved_model.load(sys.argv[1])\n"
+        "out = m.signatures['serving_default'](latents=tf.constant(np.load(sys.argv[2])))\n"
+        "np.save(sys.argv[3], out['images'].numpy())\n"
+        "assert out['images_uint8'].dtype == tf.uint8\n"
+        "s = m.signatures['sample'](num=tf.constant(3), seed=tf.constant(7, tf.int64))\n"
+        "assert s['images'].shape == (3, 32, 32, 1)\n")
+    proc = run_script(str(loader), str(export), str(tmp_path / "z.npy"),
+                      str(tmp_path / "out.npy"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    gan, _, _ = load_run(str(logdir))
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), gan.generate(latents).numpy(),
+                               atol=1e-5)
+
+
+@pytest.mark.slow
+def test_sample_and_export_scripts(tmp_path):
+    logdir = tmp_path / "run"
+    train(tiny_config(tmp_path, method="cgan", network="cgan28", image_size=28, steps=2,
+                      minibatch_discrimination=False, ema_decay=0.0,
+                      latent_distribution="uniform"))
+    export = tmp_path / "export"
+    proc = run_script(os.path.join(ROOT, "scripts", "export.py"), f"--logdir={logdir}",
+                      f"--export_dir={export}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for source in (f"--logdir={logdir}", f"--saved_model={export}"):
+        out = tmp_path / ("from_" + source.split("=")[0].strip("-"))
+        proc = run_script(os.path.join(ROOT, "scripts", "sample.py"), source,
+                          f"--out_dir={out}", "--num=16", "--rows=2", "--steps=16")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert sorted(os.listdir(out)) == ["classes.png", "grid.png", "interpolation.png"]
+    from PIL import Image
+    strip = Image.open(tmp_path / "from_logdir" / "interpolation.png")
+    assert strip.size == (16 * 30 + 2, 2 * 30 + 2)  # 16 frames x 2 rows of 28 px + padding
+    classes = Image.open(tmp_path / "from_saved_model" / "classes.png")
+    assert classes.size[1] == 10 * 30 + 2  # one row per digit
+
+
+def test_resume_continues_exactly(tmp_path):
+    """6 steps at once == 3 steps, then --resume to 6 (crossing an epoch end:
+    64 images / 16 = 4 steps per epoch, so the break is mid-epoch)."""
+    whole = train(tiny_config(tmp_path / "a"))
+    gan_whole, _, _ = load_run(whole.logdir)
+    first = train(tiny_config(tmp_path / "b", steps=3))
+    assert first.step == 3
+    resumed = train(tiny_config(tmp_path / "b", steps=6, resume=True))
+    assert resumed.step == 6
+    gan_resumed, _, _ = load_run(resumed.logdir)
+    for a, b in zip(gan_whole.weights, gan_resumed.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    steps = [int(line.split(",")[0]) for line in
+             open(os.path.join(resumed.logdir, "metrics.csv")).read().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_alternating_method_resumes_exactly(tmp_path):
+    cfg = dict(method="wgan_gp", n_critic=2, minibatch_discrimination=False, ema_decay=0.0)
+    whole = train(tiny_config(tmp_path / "a", steps=4, **cfg))
+    train(tiny_config(tmp_path / "b", steps=1, **cfg))
+    resumed = train(tiny_config(tmp_path / "b", steps=4, resume=True, **cfg))
+    a, b = load_run(whole.logdir)[0], load_run(resumed.logdir)[0]
+    assert int(b.d_optimizer.iterations.numpy()) == 8
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    cfg = tiny_config(tmp_path, steps=2)
+    train(cfg)
+    before = sorted(os.listdir(os.path.join(cfg.logdir, "checkpoints")))
+    with pytest.raises(RunDirectoryError, match="--resume.*new --logdir"):
+        train(cfg)
+    with pytest.raises(RunDirectoryError, match="width: 4 -> 8"):
+        train(dataclasses.replace(cfg, width=8, resume=True))
+    assert sorted(os.listdir(os.path.join(cfg.logdir, "checkpoints"))) == before
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    # An enormous learning rate: step 1 is finite, its update is not usable.
+    cfg = tiny_config(tmp_path, g_lr=1e30, d_lr=1e30, checkpoint_every=1, steps=20,
+                      minibatch_discrimination=False)
+    with pytest.raises(TrainingDivergedError, match="last good checkpoint.*kept") as err:
+        train(cfg)
+    assert "step" in str(err.value)
+    store_dir = os.path.join(cfg.logdir, "checkpoints")
+    latest = tf.train.latest_checkpoint(store_dir)
+    assert latest is not None
+    gan, _, _ = load_run(cfg.logdir)
+    assert all(np.all(np.isfinite(w.numpy())) for w in gan.weights)
+    assert int(gan.g_optimizer.iterations.numpy()) < 20
+
+
+@pytest.mark.slow
+def test_cli_bad_input_messages_and_exit_codes(tmp_path):
+    cases = [
+        (["--method=vae"], "--method='vae' is unknown"),
+        ([f"--dataset=images:{tmp_path / 'missing'}"], "does not exist"),
+        (["--method=cgan", "--network=cgan28", "--image_size=28",
+          f"--dataset=npz:{tmp_path / 'unlabelled.npz'}"], "has no labels"),
+        (["--dataset=celeba", f"--data_dir={tmp_path}", "--nodownload"],
+         "--celeba_dir"),
+    ]
+    np.savez(tmp_path / "unlabelled.npz", x=np.zeros((64, 28, 28), np.uint8))
+    for args, message in cases:
+        proc = run_script(TRAIN, *args, "--steps=1", f"--logdir={tmp_path / 'r'}", *TINY)
+        assert proc.returncode == 2, (args, proc.stderr[-2000:])
+        assert message in proc.stderr, (args, proc.stderr[-2000:])
+    proc = run_script(TRAIN, "--g_lr=1e30", "--d_lr=1e30", "--checkpoint_every=1",
+                      "--steps=20", f"--logdir={tmp_path / 'nan'}", *TINY)
+    assert proc.returncode == 1 and "became" in proc.stderr and "kept" in proc.stderr
+
+
+def test_folder_of_mixed_images_trains(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.RandomState(0)
+    for i in range(40):
+        size = (20 + i % 3 * 10, 30)
+        mode = ("RGB", "L", "RGBA")[i % 3]
+        array = rng.randint(0, 256, (size[1], size[0], len(mode)) if mode != "L"
+                            else (size[1], size[0])).astype(np.uint8)
+        Image.fromarray(array, mode).save(folder / f"{i}.png")
+    result = train(tiny_config(tmp_path, dataset=f"images:{folder}", steps=2,
+                               max_examples=None, cache_dir=str(tmp_path / "cache")))
+    assert result.step == 2
+
+
+def test_every_flagfile_is_valid(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    files = sorted(glob.glob("configs/**/*.flags", recursive=True))
+    assert len(files) >= 25
+    for path in files:
+        if path.endswith("common.flags"):
+            continue
+        values = flags.FlagValues()
+        define_train_flags(values)
+        values(["train.py", f"--flagfile={path}"])
+        config = config_from_flags(values).validate()
+        header = open(path).readline()
+        assert header.startswith("#"), path
+        assert config.logdir.startswith("runs/"), path
+
+
+def test_batch_must_divide_over_replicas(tmp_path, mirrored_strategy):
+    with pytest.raises(ConfigError, match="does not divide over 2 replicas"):
+        train(tiny_config(tmp_path, batch_size=15, strategy="mirrored"))
