@@ -12,8 +12,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	rm -rf runs/quickstart
-	$(PYTHON) scripts/train.py --flagfile=configs/quickstart.flags
+	$(PYTHON) scripts/train.py --flagfile=configs/quickstart.flags \
+		$$(test -f runs/quickstart/config.json && echo --resume)
 	@echo "sample grids: runs/quickstart/samples/   TensorBoard: $(VENV)/bin/tensorboard --logdir runs/quickstart"
 
 test: install
