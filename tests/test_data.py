@@ -27,7 +27,13 @@ def test_splits_are_disjoint_and_subset_is_deterministic():
     val = data.split_indices(5000, config(split="validation"))
     assert len(val) == 500 and len(train) == 4500 and not set(train) & set(val)
     sub = data.split_indices(5000, config(split="train", max_examples=123))
-    np.testing.assert_array_equal(sub, train[:123])
+    assert len(sub) == 123 and set(sub) <= set(train)
+    np.testing.assert_array_equal(sub, data.split_indices(5000, config(split="train",
+                                                                       max_examples=123)))
+    # mnist_sample is sorted by class: a subset must still hold every digit
+    labels = data.load_split(config(max_examples=100)).labels
+    assert len(set(labels)) == 10
+    assert len(data.split_indices(5000, config(split="validation", max_examples=10))) == 500
     native = data.split_indices(10, config(split="validation"), validation=np.array([8, 9]))
     np.testing.assert_array_equal(native, [8, 9])
 

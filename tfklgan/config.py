@@ -86,6 +86,14 @@ class TrainConfig:
     jit_compile: bool = False
     strategy: str = "default"
     steps_per_execution: int = 1
+    # evaluation during training (0 = off)
+    eval_every: int = 0
+    eval_samples: int = 10_000
+    eval_split: str = "validation"
+    eval_feature_network: str = "inception"
+    eval_ema: bool = True
+    inception_path: Optional[str] = None
+    classifier_path: Optional[str] = None
     # outputs
     logdir: str = "runs/default"
     log_every: int = 10
@@ -167,6 +175,13 @@ class TrainConfig:
                      "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                      "steps_per_execution"):
             need(getattr(self, name) >= 1, f"--{name} must be >= 1, got {getattr(self, name)}")
+        need(self.eval_every >= 0, f"--eval_every must be >= 0 (0 = off), got {self.eval_every}")
+        need(self.eval_samples >= 2, f"--eval_samples must be >= 2, got {self.eval_samples}")
+        need(self.eval_split in ("train", "validation", "all"),
+             f"--eval_split must be train, validation or all, got {self.eval_split!r}")
+        need(self.eval_feature_network in ("inception", "classifier"),
+             "--eval_feature_network must be inception or classifier, got "
+             f"{self.eval_feature_network!r}")
         need(self.max_examples is None or self.max_examples >= 0,
              f"--max_examples must be >= 0 (0 = all), got {self.max_examples}")
         need(self.epochs >= 1 or self.steps >= 1,

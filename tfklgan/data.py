@@ -48,8 +48,9 @@ class DataConfig:
     split: "train", "validation" or "all".
     validation_fraction: the held-out share for sources without their own
       validation split (10%, as in the KL-GAN paper).
-    max_examples: a deterministic subset: the first max_examples images of the
-      split in the source's order (e.g. 89,931 CelebA images, REFERENCE §4).
+    max_examples: train on a deterministic random subset of the training
+      split, fixed by the seed (e.g. 89,931 CelebA images, REFERENCE §4); the
+      validation split is never reduced.
     resize: "authors" resizes the full frame to S x S (the KL-GAN code);
       "center_crop" takes the centred square first.
     attributes: CelebA attribute names used as class labels; k attributes
@@ -424,7 +425,9 @@ def load_arrays(config):
 
 
 def split_indices(count, config, validation=None):
-    """Indices of the requested split (in source order), cut to max_examples."""
+    """Sorted indices of the requested split; for the train split with
+    max_examples, a random subset fixed by the seed (sources may be sorted
+    by class)."""
     if config.split == "all":
         index = np.arange(count)
     else:
@@ -434,8 +437,10 @@ def split_indices(count, config, validation=None):
         in_validation = np.zeros(count, bool)
         in_validation[validation] = True
         index = np.flatnonzero(in_validation == (config.split == "validation"))
-    if config.max_examples is not None:
-        index = index[:config.max_examples]
+    reduce = config.split == "train" and config.max_examples is not None
+    if reduce and config.max_examples < len(index):
+        chosen = np.random.default_rng([config.seed, 3]).permutation(len(index))
+        index = np.sort(index[chosen[:config.max_examples]])
     return index
 
 

@@ -6,6 +6,7 @@ A run directory (`config.logdir`) holds:
   train/                     TensorBoard event files
   metrics.csv                the logged step metrics
   samples/step_XXXXXXX.png   fixed-noise sample grids
+  eval.csv, best/            with --eval_every: FID/IS/KID and the best-FID checkpoint
 A step is one generator update (n_critic discriminator updates for the
 alternating methods).
 """
@@ -22,7 +23,9 @@ from tfklgan import callbacks as cb
 from tfklgan import data as data_lib
 from tfklgan.checkpoints import CheckpointStore
 from tfklgan.config import ConfigError, TrainConfig
+from tfklgan.evaluation import EvalConfig, EvaluationCallback, RealStatistics
 from tfklgan.export import export_generator
+from tfklgan.feature_networks import load_feature_network
 from tfklgan.gan import GAN, group_critic_batches
 from tfklgan.networks import NetworkConfig, build_networks
 from tfklgan.objectives import build_objective
@@ -103,6 +106,26 @@ def _check_logdir(config):
                                 "(nothing was overwritten)")
 
 
+def eval_config_of(config):
+    kwargs = {"cache_dir": config.cache_dir} if config.cache_dir else {}
+    return EvalConfig(feature_network=config.eval_feature_network,
+                      inception_path=config.inception_path,
+                      classifier_path=config.classifier_path,
+                      num_samples=config.eval_samples, real_split=config.eval_split,
+                      use_ema=config.eval_ema, seed=config.seed, **kwargs)
+
+
+def _evaluation_setup(config):
+    """Feature network and real statistics, loaded before training starts so
+    that a missing Inception or a too-small split fails at once."""
+    eval_config = eval_config_of(config)
+    feature_network = load_feature_network(eval_config.feature_network,
+                                           eval_config.inception_path,
+                                           eval_config.classifier_path)
+    real = RealStatistics(config.data_config(), eval_config, feature_network)
+    return feature_network, real, eval_config
+
+
 def _segments(start, total, per_epoch):
     """(epoch, steps) chunks from step `start` to `total`, cut at epoch ends."""
     step = start
@@ -143,6 +166,7 @@ def _train(config, extra_callbacks):
     # Fail on unusable data before building anything.
     data_lib.batch_stream(train_data, config.batch_size, config.seed, **stream_kwargs)
     num_classes = train_data.num_classes if conditional else 0
+    evaluation = _evaluation_setup(config) if config.eval_every else None
 
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
@@ -176,8 +200,15 @@ def _train(config, extra_callbacks):
                          start_step=start),
         samples,
         cb.PeriodicCheckpoint(store, config.checkpoint_every, guard),
-        *extra_callbacks,
     ]
+    if evaluation:
+        feature_network, real, eval_config = evaluation
+        callbacks.append(EvaluationCallback(
+            config.eval_every, feature_network, real, eval_config, writer,
+            os.path.join(config.logdir, "eval.csv"),
+            CheckpointStore(gan, os.path.join(config.logdir, "best"), keep=1), guard,
+            start_step=start))
+    callbacks.extend(extra_callbacks)
     history = {}
     for epoch, steps in _segments(start, total, per_epoch):
         step = int(gan.g_optimizer.iterations.numpy())

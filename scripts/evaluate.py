@@ -1,0 +1,141 @@
+"""Score a trained generator with IS, FID and KID (TF-GAN's functions).
+
+  python scripts/evaluate.py --logdir=runs/klgan --output=runs/klgan/scores.json
+  python scripts/evaluate.py --saved_model=exports/klgan --dataset=celeba --image_size=32 ...
+
+Defaults follow the KL-GAN paper: 10,000 held-out (validation) real images
+against 10,000 generated ones, TF-GAN's Inception (--inception_path for a
+local copy; --feature_network=classifier --classifier_path=... for a domain
+classifier). Also scores the real training split against the reference as a
+floor. The JSON records the scores, counts, feature-network identity,
+dataset, seed, EMA or raw weights and the time taken.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+from absl import app, flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+flags.DEFINE_string("logdir", None, "run directory (its newest checkpoint)")
+flags.DEFINE_string("checkpoint", None, "a checkpoint of --logdir")
+flags.DEFINE_string("saved_model", None, "a generator exported by scripts/export.py")
+flags.DEFINE_string("dataset", None, "real data (default: the run's)")
+flags.DEFINE_integer("image_size", None, "real image size (default: the run's)")
+flags.DEFINE_integer("channels", None, "real image channels (default: the run's)")
+flags.DEFINE_string("resize", None, "authors or center_crop (default: the run's)")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir")
+flags.DEFINE_string("celeba_dir", None, "local CelebA folder")
+flags.DEFINE_string("cache_dir", None, "cache for decoded images and real activations")
+flags.DEFINE_enum("feature_network", "inception", ["inception", "classifier"],
+                  "feature network")
+flags.DEFINE_string("inception_path", None, "local copy of TF-GAN's Inception TF-Hub module")
+flags.DEFINE_string("classifier_path", None, "domain classifier SavedModel")
+flags.DEFINE_integer("num_samples", 10_000, "generated and real images (50,000: train protocol)")
+flags.DEFINE_enum("real_split", "validation", ["validation", "train", "all"],
+                  "real reference split")
+flags.DEFINE_bool("ema", True, "use the run's EMA generator when it has one")
+flags.DEFINE_bool("floor", True, "also score the real train split against the reference")
+flags.DEFINE_integer("seed", 0, "seed of the generated set")
+flags.DEFINE_integer("batch_size", 200, "images per feature-network batch")
+flags.DEFINE_string("output", None, "JSON file to write (default: print only)")
+FLAGS = flags.FLAGS
+
+
+def _generator():
+    """(generate(start, size), weights, data config, source description)."""
+    from tfklgan.data import DataConfig
+    from tfklgan.evaluation import gan_generator, sample_inputs
+    from tfklgan.export import load_exported
+    from tfklgan.training import load_run
+    eval_config = _eval_config()
+    if bool(FLAGS.logdir) == bool(FLAGS.saved_model):
+        raise ValueError("give exactly one of --logdir and --saved_model")
+    if FLAGS.logdir:
+        gan, config, _ = load_run(FLAGS.logdir, FLAGS.checkpoint)
+        generate, weights = gan_generator(gan, eval_config)
+        data_config = config.data_config()
+        source = FLAGS.checkpoint or f"{FLAGS.logdir} (newest checkpoint)"
+    else:
+        model, info = load_exported(FLAGS.saved_model)
+        if not (FLAGS.dataset and FLAGS.image_size):
+            raise ValueError("with --saved_model, name the real data: --dataset and "
+                             "--image_size (and --channels, --resize as trained)")
+        signature = model.signatures["serving_default"]
+        latents, labels = sample_inputs(info["latent_dim"], info["latent_distribution"],
+                                        info["num_classes"], FLAGS.num_samples, FLAGS.seed)
+
+        def generate(start, size):
+            inputs = {"latents": latents[start:start + size]}
+            if labels is not None:
+                inputs["labels"] = labels[start:start + size]
+            return signature(**inputs)["images"].numpy()
+        weights = info["weights"]
+        data_config = DataConfig(FLAGS.dataset, image_size=FLAGS.image_size,
+                                 channels=FLAGS.channels or info["image_shape"][-1])
+        source = FLAGS.saved_model
+    overrides = {k: getattr(FLAGS, k) for k in
+                 ("dataset", "image_size", "channels", "resize", "data_dir", "celeba_dir",
+                  "cache_dir") if getattr(FLAGS, k)}
+    if "dataset" in overrides:
+        overrides["name"] = overrides.pop("dataset")
+    return generate, weights, dataclasses.replace(data_config, **overrides), source
+
+
+def _eval_config():
+    from tfklgan.evaluation import EvalConfig
+    kwargs = {"cache_dir": FLAGS.cache_dir} if FLAGS.cache_dir else {}
+    return EvalConfig(feature_network=FLAGS.feature_network,
+                      inception_path=FLAGS.inception_path,
+                      classifier_path=FLAGS.classifier_path,
+                      num_samples=FLAGS.num_samples, real_split=FLAGS.real_split,
+                      use_ema=FLAGS.ema, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
+                      **kwargs)
+
+
+def main(argv):
+    del argv
+    from tfklgan import metrics
+    from tfklgan.evaluation import RealStatistics, evaluate_generator
+    from tfklgan.feature_networks import load_feature_network
+    started = time.time()
+    try:
+        eval_config = _eval_config()
+        generate, weights, data_config, source = _generator()
+        feature_network = load_feature_network(eval_config.feature_network,
+                                               eval_config.inception_path,
+                                               eval_config.classifier_path)
+        real = RealStatistics(data_config, eval_config, feature_network)
+        floor = None
+        if FLAGS.floor:
+            train_config = dataclasses.replace(eval_config, real_split="train")
+            # the whole training split, even if the run trained on a subset
+            full = dataclasses.replace(data_config, max_examples=None)
+            train_real = RealStatistics(full, train_config, feature_network)
+            floor = metrics.scores(real.activations, train_real.activations)
+            floor["protocol"] = metrics.protocol(feature_network, real.reference,
+                                                 eval_config.num_samples, eval_config.seed,
+                                                 "real train split")
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    result = evaluate_generator(generate, weights, real, feature_network, eval_config)
+    report = {"source": source, "dataset": data_config.name, "seed": FLAGS.seed,
+              "scores": {k: result[k] for k in ("fid", "inception_score", "kid", "kid_std")},
+              "protocol": result["protocol"], "real_floor": floor,
+              "seconds": time.time() - started}
+    text = json.dumps(report, indent=2)
+    if FLAGS.output:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+        with open(FLAGS.output, "w") as handle:
+            handle.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

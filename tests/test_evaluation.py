@@ -1,0 +1,83 @@
+"""The MNIST domain classifier, evaluation scripts and evaluation during training."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfklgan import data, metrics
+from tfklgan.evaluation import EvalConfig, RealStatistics
+from tfklgan.feature_networks import load_feature_network
+from tfklgan.training import train
+from test_training import ROOT, run_script, tiny_config
+
+
+@pytest.fixture(scope="module")
+def mnist_classifier(tmp_path_factory):
+    out = tmp_path_factory.mktemp("classifier") / "mnist"
+    proc = run_script(os.path.join(ROOT, "scripts", "train_classifier.py"),
+                      "--dataset=mnist_sample", "--epochs=2", f"--out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.load(open(out / "metrics.json"))
+    assert report["validation_examples"] == 500
+    assert report["validation_accuracy"] > 0.9
+    return str(out)
+
+
+@pytest.mark.slow
+def test_classifier_round_trip_scores_real_and_noise(mnist_classifier, tmp_path):
+    net = load_feature_network("classifier", classifier_path=mnist_classifier)
+    assert net.image_size == 28 and net.channels == 1
+    eval_config = EvalConfig(feature_network="classifier", classifier_path=mnist_classifier,
+                             num_samples=400, cache_dir=str(tmp_path))
+    reference = RealStatistics(data.DataConfig("mnist_sample"), eval_config, net)
+    train_real = RealStatistics(data.DataConfig("mnist_sample"),
+                                EvalConfig(num_samples=400, real_split="train",
+                                           cache_dir=str(tmp_path)), net)
+    real_scores = metrics.scores(reference.activations, train_real.activations)
+    noise = np.random.RandomState(0).uniform(-1, 1, (400, 28, 28, 1)).astype(np.float32)
+    noise_scores = metrics.scores(reference.activations,
+                                  metrics.activations(net, [noise[:200], noise[200:]]))
+    assert real_scores["inception_score"] > 7.0
+    assert noise_scores["inception_score"] < 3.0
+    assert noise_scores["fid"] > 10 * real_scores["fid"]
+
+
+@pytest.mark.slow
+def test_evaluation_during_training_and_evaluate_script(mnist_classifier, tmp_path):
+    cfg = tiny_config(tmp_path, method="dcgan", network="dcgan28", image_size=28, steps=4,
+                      minibatch_discrimination=False, ema_decay=0.0, eval_every=2,
+                      eval_samples=100, eval_feature_network="classifier",
+                      classifier_path=mnist_classifier, cache_dir=str(tmp_path / "cache"))
+    result = train(cfg)
+    rows = open(os.path.join(result.logdir, "eval.csv")).read().splitlines()
+    assert rows[0].startswith("step,fid,inception_score,kid")
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [2, 4]
+    assert os.path.isfile(os.path.join(result.logdir, "best", "checkpoint"))
+    from test_training import event_tags
+    assert {"eval/fid", "eval/inception_score", "eval/kid"} <= event_tags(result.logdir)
+
+    out = tmp_path / "scores.json"
+    proc = run_script(os.path.join(ROOT, "scripts", "evaluate.py"),
+                      f"--logdir={result.logdir}", "--feature_network=classifier",
+                      f"--classifier_path={mnist_classifier}", "--num_samples=100",
+                      f"--cache_dir={tmp_path / 'cache'}", f"--output={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.load(open(out))
+    assert set(report["scores"]) == {"fid", "inception_score", "kid", "kid_std"}
+    assert report["protocol"]["generated_count"] == 100
+    assert report["protocol"]["real"]["split"] == "validation"
+    assert report["protocol"]["feature_network_identity"].startswith("classifier:sha256=")
+    assert report["real_floor"]["fid"] < report["scores"]["fid"]
+    assert report["seconds"] > 0
+
+
+def test_training_with_unavailable_inception_fails_before_training(tmp_path, monkeypatch):
+    from tfklgan import feature_networks
+    monkeypatch.setattr(feature_networks, "_reachable", lambda url, timeout=5.0: False)
+    with pytest.raises(ValueError, match="--inception_path"):
+        train(tiny_config(tmp_path, eval_every=2))
+    assert not os.path.isdir(tmp_path / "run" / "checkpoints")

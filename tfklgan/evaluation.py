@@ -1,0 +1,159 @@
+"""Scoring generators with IS, FID and KID, during and after training.
+
+Defaults follow the KL-GAN paper: 10,000 held-out (validation) real images
+against 10,000 generated ones. Every result carries its protocol (feature
+network and sha256, real split and count, generated count, resize, EMA or
+raw weights, seed), because FIDs from different protocols do not compare.
+"""
+
+import csv
+import dataclasses
+import math
+import os
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfklgan import data as data_lib
+from tfklgan import metrics
+from tfklgan.callbacks import run_step
+from tfklgan.feature_networks import load_feature_network
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    feature_network: str = "inception"
+    inception_path: Optional[str] = None
+    classifier_path: Optional[str] = None
+    num_samples: int = 10_000
+    real_split: str = "validation"
+    use_ema: bool = True
+    seed: int = 0
+    batch_size: int = 200
+    cache_dir: str = os.path.join(os.path.expanduser("~"), ".cache", "tfklgan")
+
+    def __post_init__(self):
+        if self.num_samples < 2:
+            raise ValueError(f"num_samples must be >= 2, got {self.num_samples}")
+        if self.real_split not in data_lib.SPLITS:
+            raise ValueError(f"real_split must be one of {data_lib.SPLITS}, "
+                             f"got {self.real_split!r}")
+
+
+def sample_inputs(latent_dim, distribution, num_classes, count, seed):
+    """Fixed latents [count, latent_dim] (and one-hot labels cycling over the
+    classes) for a given seed, so every evaluation uses the same set."""
+    rng = np.random.default_rng([seed, 7])
+    if distribution == "uniform":
+        latents = rng.uniform(-1.0, 1.0, (count, latent_dim)).astype(np.float32)
+    else:
+        latents = rng.standard_normal((count, latent_dim)).astype(np.float32)
+    labels = (np.eye(num_classes, dtype=np.float32)[np.arange(count) % num_classes]
+              if num_classes else None)
+    return latents, labels
+
+
+def gan_generator(gan, eval_config):
+    """generate(start, size) -> images from the GAN (EMA weights when kept)."""
+    latents, labels = sample_inputs(gan.latent_dim, gan.latent_distribution,
+                                    gan.num_classes, eval_config.num_samples,
+                                    eval_config.seed)
+    use_ema = eval_config.use_ema and gan.ema_generator is not None
+    net = gan.ema_generator if use_ema else gan.generator
+    call = tf.function(lambda *inputs: net(list(inputs) if len(inputs) > 1 else inputs[0],
+                                           training=False), reduce_retracing=True)
+
+    def generate(start, size):
+        inputs = [latents[start:start + size]]
+        if labels is not None:
+            inputs.append(labels[start:start + size])
+        return call(*inputs).numpy()
+    return generate, ("ema" if use_ema else "raw")
+
+
+class RealStatistics:
+    """The real reference of a dataset split, with cached activations."""
+
+    def __init__(self, data_config, eval_config, feature_network, count=None):
+        split_config = dataclasses.replace(data_config, split=eval_config.real_split)
+        images = data_lib.load_split(split_config).images
+        count = count or eval_config.num_samples
+        self.reference = metrics.RealReference(
+            dataset=split_config.name, split=split_config.split,
+            image_size=split_config.image_size, channels=split_config.channels,
+            resize=split_config.resize, count=count, seed=split_config.seed,
+            validation_fraction=split_config.validation_fraction,
+            max_examples=(split_config.max_examples or 0) if split_config.split == "train"
+            else 0)
+        self.activations = metrics.real_activations(
+            feature_network, images, self.reference, eval_config.cache_dir,
+            eval_config.batch_size)
+
+
+def evaluate_generator(generate, weights, real, feature_network, eval_config):
+    """Scores and protocol of `generate` against a RealStatistics."""
+    result = metrics.evaluate(generate, eval_config.num_samples, feature_network,
+                              real.activations, eval_config.batch_size)
+    result["protocol"] = metrics.protocol(feature_network, real.reference,
+                                          eval_config.num_samples, eval_config.seed, weights)
+    return result
+
+
+class EvaluationCallback(keras.callbacks.Callback):
+    """Every `every` steps: IS, FID and KID to TensorBoard (`eval/*`) and to
+    `csv_path`; the best-FID weights go to their own checkpoint (`best_store`)."""
+
+    def __init__(self, every, feature_network, real, eval_config, writer, csv_path,
+                 best_store, guard, start_step=0):
+        super().__init__()
+        self.every = every
+        self.feature_network = feature_network
+        self.real = real
+        self.eval_config = eval_config
+        self.writer = writer
+        self.csv_path = csv_path
+        self.best_store = best_store
+        self.guard = guard
+        self.best_fid = self._keep_rows_until(start_step)
+        self.last = None
+
+    def _keep_rows_until(self, start_step):
+        """Drops rows after `start_step` (a resumed run redoes them); returns
+        the best FID among the rows kept."""
+        if not os.path.isfile(self.csv_path):
+            return math.inf
+        with open(self.csv_path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = reader.fieldnames
+            rows = [r for r in reader if int(r["step"]) <= start_step]
+        with open(self.csv_path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        return min((float(r["fid"]) for r in rows), default=math.inf)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = run_step(self.model)
+        if step % self.every or self.guard.diverged:
+            return
+        generate, weights = gan_generator(self.model, self.eval_config)
+        result = evaluate_generator(generate, weights, self.real, self.feature_network,
+                                    self.eval_config)
+        self.last = result
+        with self.writer.as_default(step=step):
+            for name in ("fid", "inception_score", "kid"):
+                tf.summary.scalar(f"eval/{name}", result[name])
+        new_file = not os.path.isfile(self.csv_path)
+        with open(self.csv_path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new_file:
+                writer.writerow(["step", "fid", "inception_score", "kid", "kid_std",
+                                 "seconds", "feature_network", "weights"])
+            writer.writerow([step, result["fid"], result["inception_score"], result["kid"],
+                             result["kid_std"], result["seconds"],
+                             self.feature_network.identity, weights])
+        if result["fid"] < self.best_fid:
+            self.best_fid = result["fid"]
+            self.best_store.save(step)

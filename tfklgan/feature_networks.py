@@ -1,0 +1,143 @@
+"""Feature networks for IS, FID and KID: images -> (logits, features).
+
+Registry `FEATURE_NETWORKS`:
+- "inception": TF-GAN's Inception v3 (a TF-Hub module; its handle by
+  default, or a local copy of the module with `path`). Images are resized to
+  299x299 (bilinear), grayscale is repeated to 3 channels, values stay in
+  [-1, 1]; `logits` feed IS and `pool_3` (2048-d) feeds FID and KID.
+- "classifier": a domain classifier SavedModel of this package (see
+  `scripts/train_classifier.py`, e.g. an MNIST CNN, as TF-GAN's own MNIST
+  examples use for their "MNIST score" and "MNIST Frechet distance"),
+  returning `logits` and `features`.
+
+FIDs from different feature networks are not comparable; every score
+records the network's name and a sha256 of its files.
+"""
+
+import dataclasses
+import hashlib
+import os
+import socket
+from typing import Callable
+from urllib.parse import urlparse
+
+import tensorflow as tf
+
+from tfklgan.tfgan_compat import load_tfgan_eval
+
+INCEPTION_SIZE = 299
+
+
+class FeatureNetworkUnavailableError(ValueError):
+    """The feature network cannot be loaded; the message says what to pass."""
+
+
+@dataclasses.dataclass
+class FeatureNetwork:
+    """name, identity (name + sha256 of its files or its handle), input size,
+    channels, and `run(images [n, S, S, C] in [-1, 1]) -> (logits, features)`."""
+    name: str
+    identity: str
+    image_size: int
+    channels: int
+    run: Callable
+    resize_method: str = "bilinear"
+
+    def preprocess(self, images):
+        images = tf.convert_to_tensor(images, tf.float32)
+        if images.shape[-1] != self.channels:
+            images = (tf.image.grayscale_to_rgb(images) if self.channels == 3
+                      else tf.reduce_mean(images, axis=-1, keepdims=True))
+        if images.shape[1] != self.image_size or images.shape[2] != self.image_size:
+            images = tf.image.resize(images, [self.image_size, self.image_size],
+                                     method=self.resize_method)
+        return images
+
+    def __call__(self, images):
+        logits, features = self.run(self.preprocess(images))
+        return (tf.reshape(tf.cast(logits, tf.float32), [tf.shape(logits)[0], -1]),
+                tf.reshape(tf.cast(features, tf.float32), [tf.shape(features)[0], -1]))
+
+
+def directory_sha256(path):
+    """sha256 over the relative names and contents of every file below `path`."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            digest.update(os.path.relpath(full, path).encode())
+            with open(full, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _reachable(url, timeout=5.0):
+    host = urlparse(url).hostname
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def inception(inception_path=None, **_):
+    """TF-GAN's Inception from its TF-Hub handle, or from a local copy."""
+    import tensorflow_hub as tfhub
+    path = inception_path
+    tfgan_eval = load_tfgan_eval()
+    handle = path or tfgan_eval.INCEPTION_TFHUB
+    if path:
+        if not os.path.isdir(path):
+            raise FeatureNetworkUnavailableError(
+                f"--inception_path={path!r} is not a folder; give the unpacked TF-Hub "
+                "module tensorflow/tfgan/eval/inception/1")
+        identity = f"inception:sha256={directory_sha256(path)}"
+    else:
+        if not _reachable(handle):
+            raise FeatureNetworkUnavailableError(
+                f"TF-GAN's Inception ({handle}) cannot be downloaded here (offline?); "
+                "pass --inception_path=<a local copy of that TF-Hub module>, or "
+                "--feature_network=classifier with --classifier_path for a domain "
+                "classifier")
+        identity = f"inception:{handle}"
+    module = tfhub.load(handle)
+    logits_key, pool_key = tfgan_eval.INCEPTION_OUTPUT, tfgan_eval.INCEPTION_FINAL_POOL
+
+    def run(images):
+        outputs = module(images)
+        return outputs[logits_key], outputs[pool_key]
+
+    return FeatureNetwork("inception", identity, INCEPTION_SIZE, 3, run)
+
+
+def classifier(classifier_path=None, **_):
+    """A domain classifier saved by scripts/train_classifier.py."""
+    path = classifier_path
+    if not path or not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise FeatureNetworkUnavailableError(
+            f"--classifier_path={path!r} holds no SavedModel; train one with "
+            "scripts/train_classifier.py")
+    module = tf.saved_model.load(path)
+    size = int(module.image_size.numpy())
+    channels = int(module.channels.numpy())
+
+    def run(images):
+        outputs = module(images)
+        return outputs["logits"], outputs["features"]
+
+    return FeatureNetwork("classifier", f"classifier:sha256={directory_sha256(path)}",
+                          size, channels, run)
+
+
+FEATURE_NETWORKS = {"inception": inception, "classifier": classifier}
+
+
+def load_feature_network(name, inception_path=None, classifier_path=None):
+    """The feature network registered as `name`, from the given paths."""
+    if name not in FEATURE_NETWORKS:
+        raise ValueError(f"unknown feature network {name!r}; choose one of "
+                         f"{sorted(FEATURE_NETWORKS)}")
+    return FEATURE_NETWORKS[name](inception_path=inception_path,
+                                  classifier_path=classifier_path)
