@@ -120,7 +120,9 @@ class SpaceToDepthConv2D(keras.layers.Layer):
         # which is the row-major flattening of a [2, 2, C] kernel slice.
         blocks = tf.nn.space_to_depth(x, 2)
         kernel = tf.reshape(tf.cast(self.kernel, x.dtype), [-1, self.filters])
-        y = tf.einsum("nhwk,kf->nhwf", blocks, kernel)
+        shape = tf.shape(blocks)
+        y = tf.matmul(tf.reshape(blocks, [-1, blocks.shape[-1]]), kernel)
+        y = tf.reshape(y, tf.concat([shape[:3], [self.filters]], 0))
         if self.bias is not None:
             y = y + tf.cast(self.bias, x.dtype)
         return y

@@ -1,0 +1,61 @@
+"""Training-step throughput: generated images per second, FLOPs and utilization.
+
+  python scripts/benchmark.py --methods=klgan --widths=32,128 --batch_size=64 --jit=false,true
+
+For each method x width x jit setting: the median images per second over
+--repeats timings of --steps steps after --warmup steps; FLOPs per step from
+TensorFlow's profiler; achieved GFLOP/s; this machine's float32 matmul
+GFLOP/s (measured in the same run) as the ceiling; their ratio; and the
+fraction of step time spent waiting for input data. Results are printed as a
+Markdown table (and written to --output).
+"""
+
+import os
+
+from absl import app, flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+flags.DEFINE_list("methods", ["klgan"], "methods to time")
+flags.DEFINE_list("widths", ["32"], "network widths")
+flags.DEFINE_list("jit", ["false"], "jit settings to try: false, true")
+flags.DEFINE_string("network", "", "network (default: by image size)")
+flags.DEFINE_integer("image_size", 32, "image size")
+flags.DEFINE_integer("batch_size", 64, "batch size")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "precision")
+flags.DEFINE_bool("minibatch_discrimination", True, "minibatch discrimination on")
+flags.DEFINE_string("dataset", "mnist_sample", "input data")
+flags.DEFINE_integer("repeats", 5, "timings (the median is reported)")
+flags.DEFINE_integer("steps", 5, "steps per timing")
+flags.DEFINE_integer("warmup", 3, "untimed steps first")
+flags.DEFINE_string("output", None, "also write the table here")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    from tfklgan.benchmark import bench_config, benchmark_step, markdown_table, matmul_gflops
+    ceiling = matmul_gflops()
+    results = []
+    for method in FLAGS.methods:
+        for width in FLAGS.widths:
+            for jit in FLAGS.jit:
+                config = bench_config(method, int(width), FLAGS.batch_size, FLAGS.precision,
+                                      jit.lower() in ("1", "true", "on"),
+                                      FLAGS.minibatch_discrimination, network=FLAGS.network,
+                                      dataset=FLAGS.dataset, image_size=FLAGS.image_size)
+                results.append(benchmark_step(config, FLAGS.repeats, FLAGS.steps,
+                                              FLAGS.warmup, ceiling))
+                print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
+    table = markdown_table(results)
+    print("\n" + table)
+    print("\nFLOPs: TensorFlow profiler on the step graph (forward + backward). "
+          "Ceiling: float32 2048x2048 matmul in this process.")
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as handle:
+            handle.write(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

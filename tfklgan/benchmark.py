@@ -1,0 +1,135 @@
+"""Throughput of the training step, with FLOP counts and utilization.
+
+`benchmark_step` times `GAN.train_step` (one generator update) as a
+tf.function, fed by the package's own input pipeline, after warm-up, and
+reports the median over repeats. FLOPs per step come from TensorFlow's
+profiler on the step's graph (forward and backward; elementwise ops
+included). The ceiling is this machine's float32 matrix-multiply rate,
+measured in the same process.
+"""
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfklgan import data as data_lib
+from tfklgan.config import TrainConfig
+from tfklgan.gan import group_critic_batches
+from tfklgan.training import build_gan
+
+
+@dataclasses.dataclass
+class StepBenchmark:
+    method: str
+    network: str
+    width: int
+    batch_size: int
+    precision: str
+    jit: bool
+    minibatch_discrimination: bool
+    images_per_sec: float
+    step_seconds: float
+    flops_per_step: float
+    gflops_per_sec: float
+    ceiling_gflops_per_sec: float
+    input_wait_fraction: float
+
+    @property
+    def utilization(self):
+        return self.gflops_per_sec / self.ceiling_gflops_per_sec
+
+
+def matmul_gflops(n=2048, repeats=5):
+    """Median float32 GFLOP/s of an n x n matrix multiply on this machine."""
+    a = tf.random.uniform([n, n])
+    b = tf.random.uniform([n, n])
+    mm = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    mm().numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        mm().numpy()
+        times.append(time.perf_counter() - start)
+    return 2.0 * n ** 3 / float(np.median(times)) / 1e9
+
+
+def profiled_flops(concrete_function):
+    """Float operations of a traced step, by TensorFlow's profiler."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return float(model_analyzer.profile(concrete_function.graph,
+                                        options=options).total_float_ops)
+
+
+def benchmark_step(config, repeats=5, steps=5, warmup=3, ceiling=None):
+    """Times `config`'s training step; returns a StepBenchmark."""
+    config.validate()
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        keras.utils.set_random_seed(config.seed)
+        train_data = data_lib.load_split(config.data_config())
+        gan = build_gan(config, train_data.num_classes if config.conditional else 0)
+        stream = group_critic_batches(
+            data_lib.batch_stream(train_data, config.batch_size, config.seed,
+                                  labels=config.conditional), config.n_critic)
+        iterator = iter(stream)
+        step = tf.function(gan.train_step, jit_compile=config.jit_compile)
+        first = next(iterator)
+        flops = profiled_flops(tf.function(gan.train_step).get_concrete_function(first))
+        for _ in range(warmup):
+            _sync(step(next(iterator)))
+        durations, waits = [], []
+        for _ in range(repeats):
+            wait = 0.0
+            start = time.perf_counter()
+            for _ in range(steps):
+                fetch = time.perf_counter()
+                batch = next(iterator)
+                wait += time.perf_counter() - fetch
+                logs = step(batch)
+            _sync(logs)
+            durations.append((time.perf_counter() - start) / steps)
+            waits.append(wait / steps)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    seconds = float(np.median(durations))
+    ceiling = ceiling or matmul_gflops()
+    return StepBenchmark(
+        config.method, config.resolved_network(), config.width, config.batch_size,
+        config.precision, config.jit_compile, config.minibatch_discrimination,
+        images_per_sec=config.batch_size / seconds, step_seconds=seconds,
+        flops_per_step=flops, gflops_per_sec=flops / seconds / 1e9,
+        ceiling_gflops_per_sec=ceiling,
+        input_wait_fraction=float(np.median(waits)) / seconds)
+
+
+def _sync(logs):
+    for value in logs.values():
+        value.numpy()
+
+
+def markdown_table(results):
+    header = ("| method | network | width | batch | precision | jit | MBD | img/s | "
+              "GFLOP/step | GFLOP/s | ceiling GFLOP/s | utilization | input wait |")
+    lines = [header, "|" + "---|" * 13]
+    for r in results:
+        lines.append(
+            f"| {r.method} | {r.network} | {r.width} | {r.batch_size} | {r.precision} | "
+            f"{'on' if r.jit else 'off'} | {'on' if r.minibatch_discrimination else 'off'} | "
+            f"{r.images_per_sec:.1f} | {r.flops_per_step / 1e9:.2f} | {r.gflops_per_sec:.1f} | "
+            f"{r.ceiling_gflops_per_sec:.1f} | {100 * r.utilization:.0f}% | "
+            f"{100 * r.input_wait_fraction:.1f}% |")
+    return "\n".join(lines)
+
+
+def bench_config(method, width, batch_size, precision, jit, mbd, network="", dataset="mnist_sample",
+                 image_size=32, **extra):
+    """A TrainConfig for benchmarking (never trained to completion)."""
+    return TrainConfig(method=method, network=network, dataset=dataset,
+                       image_size=image_size, channels=3, width=width, batch_size=batch_size,
+                       precision=precision, jit_compile=jit, minibatch_discrimination=mbd,
+                       steps=1, verbose=0, **extra)
