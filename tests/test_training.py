@@ -11,7 +11,6 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from tfklgan.checkpoints import CheckpointStore
 from tfklgan.cli import config_from_flags, define_train_flags
 from tfklgan.config import ConfigError, TrainConfig
 from tfklgan.training import (RunDirectoryError, TrainingDivergedError, load_run, train)

@@ -6,6 +6,8 @@ from tfklgan.layers import (LatentReparameterization, MinibatchDiscrimination,
                             SpaceToDepthConv2D, instance_normalization)
 from tfklgan.networks import NETWORKS, NetworkConfig, build_networks
 from tfklgan.objectives import METHODS, build_objective
+from tfklgan.config import TrainConfig
+from tfklgan.training import load_run, train
 
 __version__ = "0.1.0"
 
@@ -13,5 +15,5 @@ __all__ = [
     "GAN", "LatentReparameterization", "METHODS", "MinibatchDiscrimination",
     "NETWORKS", "NetworkConfig", "SpaceToDepthConv2D", "build_networks",
     "build_objective", "distribute", "instance_normalization", "layers",
-    "losses", "networks", "objectives", "penalties",
+    "losses", "networks", "objectives", "penalties", "TrainConfig", "train", "load_run",
 ]

@@ -23,6 +23,32 @@ def run_step(model):
     return int(model.g_optimizer.iterations.numpy())
 
 
+def truncate_csv(path, last_step):
+    """Keeps the rows of a step-indexed CSV up to `last_step` (a resumed run
+    redoes the later ones); returns (columns, kept rows), (None, []) if absent."""
+    if not os.path.isfile(path):
+        return None, []
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames
+        kept = [row for row in reader if int(row["step"]) <= last_step]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(kept)
+    return columns, kept
+
+
+def append_csv(path, columns, row):
+    """Appends `row` (a dict) under `columns`, writing the header to a new file."""
+    new_file = not os.path.isfile(path)
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
+
+
 class NonFiniteGuard(keras.callbacks.Callback):
     """Stops training at the first step whose metrics are NaN or inf.
 
@@ -60,24 +86,9 @@ class MetricsLogger(keras.callbacks.Callback):
         self.every = every
         self.images_per_step = images_per_step
         self.guard = guard
-        self._columns = None
+        self._columns, _ = truncate_csv(csv_path, start_step)
         self._last = None
         self._sums = {}
-        self._truncate(start_step)
-
-    def _truncate(self, start_step):
-        if not os.path.isfile(self.csv_path):
-            return
-        with open(self.csv_path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        if not rows:
-            return
-        self._columns = list(rows[0].keys())
-        kept = [r for r in rows if int(r["step"]) <= start_step]
-        with open(self.csv_path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self._columns)
-            writer.writeheader()
-            writer.writerows(kept)
 
     def on_train_begin(self, logs=None):
         self._last = (run_step(self.model), time.perf_counter())
@@ -99,7 +110,10 @@ class MetricsLogger(keras.callbacks.Callback):
                 group = ("learning_rate" if name.startswith("lr_") else
                          "throughput" if name == "images_per_sec" else "train")
                 tf.summary.scalar(f"{group}/{name}", value)
-        self._write_csv(step, row)
+        row = {"step": step, "time": time.time(), **row}
+        if self._columns is None:
+            self._columns = list(row)
+        append_csv(self.csv_path, self._columns, row)
 
     def _window_means(self):
         means = {}
@@ -113,17 +127,6 @@ class MetricsLogger(keras.callbacks.Callback):
             if count > last_count:
                 means[metric.name] = (total - last_total) / (count - last_count)
         return means
-
-    def _write_csv(self, step, row):
-        row = {"step": step, "time": time.time(), **row}
-        if self._columns is None:
-            self._columns = list(row)
-        new_file = not os.path.isfile(self.csv_path)
-        with open(self.csv_path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self._columns, extrasaction="ignore")
-            if new_file:
-                writer.writeheader()
-            writer.writerow(row)
 
     def on_train_end(self, logs=None):
         self.writer.flush()

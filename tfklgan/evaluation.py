@@ -6,7 +6,6 @@ network and sha256, real split and count, generated count, resize, EMA or
 raw weights, seed), because FIDs from different protocols do not compare.
 """
 
-import csv
 import dataclasses
 import math
 import os
@@ -18,8 +17,7 @@ import tensorflow as tf
 
 from tfklgan import data as data_lib
 from tfklgan import metrics
-from tfklgan.callbacks import run_step
-from tfklgan.feature_networks import load_feature_network
+from tfklgan.callbacks import append_csv, run_step, truncate_csv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +103,9 @@ class EvaluationCallback(keras.callbacks.Callback):
     """Every `every` steps: IS, FID and KID to TensorBoard (`eval/*`) and to
     `csv_path`; the best-FID weights go to their own checkpoint (`best_store`)."""
 
+    COLUMNS = ("step", "fid", "inception_score", "kid", "kid_std", "seconds",
+               "feature_network", "weights")
+
     def __init__(self, every, feature_network, real, eval_config, writer, csv_path,
                  best_store, guard, start_step=0):
         super().__init__()
@@ -116,23 +117,9 @@ class EvaluationCallback(keras.callbacks.Callback):
         self.csv_path = csv_path
         self.best_store = best_store
         self.guard = guard
-        self.best_fid = self._keep_rows_until(start_step)
+        _, kept = truncate_csv(csv_path, start_step)
+        self.best_fid = min((float(r["fid"]) for r in kept), default=math.inf)
         self.last = None
-
-    def _keep_rows_until(self, start_step):
-        """Drops rows after `start_step` (a resumed run redoes them); returns
-        the best FID among the rows kept."""
-        if not os.path.isfile(self.csv_path):
-            return math.inf
-        with open(self.csv_path, newline="") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames
-            rows = [r for r in reader if int(r["step"]) <= start_step]
-        with open(self.csv_path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        return min((float(r["fid"]) for r in rows), default=math.inf)
 
     def on_train_batch_end(self, batch, logs=None):
         step = run_step(self.model)
@@ -145,15 +132,9 @@ class EvaluationCallback(keras.callbacks.Callback):
         with self.writer.as_default(step=step):
             for name in ("fid", "inception_score", "kid"):
                 tf.summary.scalar(f"eval/{name}", result[name])
-        new_file = not os.path.isfile(self.csv_path)
-        with open(self.csv_path, "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new_file:
-                writer.writerow(["step", "fid", "inception_score", "kid", "kid_std",
-                                 "seconds", "feature_network", "weights"])
-            writer.writerow([step, result["fid"], result["inception_score"], result["kid"],
-                             result["kid_std"], result["seconds"],
-                             self.feature_network.identity, weights])
+        append_csv(self.csv_path, self.COLUMNS,
+                   {**result, "step": step, "weights": weights,
+                    "feature_network": self.feature_network.identity})
         if result["fid"] < self.best_fid:
             self.best_fid = result["fid"]
             self.best_store.save(step)

@@ -6,7 +6,6 @@ A builder turns a `NetworkConfig` into a `NetworkPair`: a generator
 """
 
 import dataclasses
-from typing import Optional
 
 import keras
 import tensorflow as tf
