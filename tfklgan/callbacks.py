@@ -134,7 +134,7 @@ class MetricsLogger(keras.callbacks.Callback):
 
 class SampleGrids(keras.callbacks.Callback):
     """Every `every` steps and at the end: a grid of images from fixed latents
-    (EMA weights when kept) to TensorBoard and `sample_dir/step_XXXXXXX.png`.
+    (EMA weights when kept) to TensorBoard and `sample_dir/step_<7-digit step>.png`.
     Class-conditional models get one row per class.
     """
 

@@ -5,7 +5,7 @@ A run directory (`config.logdir`) holds:
   checkpoints/               the last `keep_checkpoints` checkpoints
   train/                     TensorBoard event files
   metrics.csv                the logged step metrics
-  samples/step_XXXXXXX.png   fixed-noise sample grids
+  samples/step_<7-digit step>.png   fixed-noise sample grids
   eval.csv, best/            with --eval_every: FID/IS/KID and the best-FID checkpoint
 A step is one generator update (n_critic discriminator updates for the
 alternating methods).
