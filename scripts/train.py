@@ -33,7 +33,8 @@ def main(argv):
         return 2
     print(f"done: {result.step} steps in {result.logdir}")
     print(f"  checkpoint:  {result.checkpoint}")
-    print(f"  sample grid: {result.sample_grid}")
+    if result.sample_grid:
+        print(f"  sample grid: {result.sample_grid}")
     if result.export_dir:
         print(f"  generator:   {result.export_dir} (SavedModel)")
     print(f"  TensorBoard: tensorboard --logdir {result.logdir}")
