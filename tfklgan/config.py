@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 
 from tfklgan import objectives
 from tfklgan.data import DataConfig, RESIZE_PROTOCOLS, dataset_names, SOURCES, PREFIXES
-from tfklgan.networks import NETWORKS
+from tfklgan.networks import IMAGE_SIZES, NETWORKS
 from tfklgan.networks.base import LATENT_DISTRIBUTIONS
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
@@ -193,8 +193,7 @@ class TrainConfig:
         if self.spectral_norm_iterations and network != "dcgan64":
             problems.append("--spectral_norm_iterations applies to --network=dcgan64 "
                             f"(SN-DCGAN); {network!r} has no BatchNorm to replace")
-        if self.image_size != {"klgan32": 32, "dcgan64": 64, "dcgan28": 28,
-                               "cgan28": 28}.get(network, self.image_size):
+        if self.image_size != IMAGE_SIZES.get(network, self.image_size):
             problems.append(f"--network={network} needs a different --image_size than "
                             f"{self.image_size}; drop --network to pick one by size")
         if self.attributes and self.dataset != "celeba":

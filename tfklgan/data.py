@@ -210,17 +210,25 @@ def image_folder_source(folder, _config):
         len(paths), len(names), names, fingerprint=_fingerprint("images", stats))
 
 
-def _attribute_labels(attribute_matrix, all_names, wanted):
-    """Class index sum_i attr_i * 2^i over the wanted attributes; class names."""
+def _check_attributes(all_names, wanted):
     unknown = [a for a in wanted if a not in all_names]
     if unknown:
         raise ValueError(f"unknown CelebA attributes {unknown}; choose from {list(all_names)}")
+
+
+def _attribute_class_names(wanted):
+    """Name of class c = sum_i attr_i * 2^i, e.g. "Male,not Smiling"."""
+    return tuple(",".join(f"{'' if (c >> i) & 1 else 'not '}{a}"
+                          for i, a in enumerate(wanted)) for c in range(2 ** len(wanted)))
+
+
+def _attribute_labels(attribute_matrix, all_names, wanted):
+    """Class index sum_i attr_i * 2^i over the wanted attributes; class names."""
+    _check_attributes(all_names, wanted)
     columns = [list(all_names).index(a) for a in wanted]
     bits = (attribute_matrix[:, columns] > 0).astype(np.int64)
     labels = (bits * (2 ** np.arange(len(wanted)))).sum(axis=1)
-    names = tuple(",".join(f"{'' if (c >> i) & 1 else 'not '}{a}"
-                           for i, a in enumerate(wanted)) for c in range(2 ** len(wanted)))
-    return labels, names
+    return labels, _attribute_class_names(wanted)
 
 
 def _local_celeba_source(config):
@@ -309,9 +317,7 @@ def celeba_source(config):
     count = sum(builder.info.splits[s].num_examples
                 for s in ("train", "validation", "test"))
     wanted = list(config.attributes)
-    unknown = [a for a in wanted if a not in names]
-    if unknown:
-        raise ValueError(f"unknown CelebA attributes {unknown}; choose from {list(names)}")
+    _check_attributes(names, wanted)
     weights = tf.constant([2 ** i for i in range(len(wanted))], tf.int64)
 
     def elements():
@@ -324,8 +330,7 @@ def celeba_source(config):
             return {"image": e["image"], "label": tf.reduce_sum(bits * weights)}
         return ds.map(convert)
 
-    class_names = (_attribute_labels(np.zeros((0, len(names))), names, wanted)[1]
-                   if wanted else ())
+    class_names = _attribute_class_names(wanted) if wanted else ()
     return Source(elements, count, len(class_names), class_names,
                   fingerprint=_fingerprint("tfds", "celeb_a", str(builder.data_path)))
 

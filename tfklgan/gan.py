@@ -139,19 +139,16 @@ class GAN(keras.Model):
         dtype = keras.config.floatx()
         seed = tf.stack([tf.constant(self.seed, tf.int64),
                          tf.cast(counter, tf.int64) * _STREAMS + stream])
-        if kind == "normal":
-            return tf.random.stateless_normal(shape, seed, alg=_RNG, dtype=dtype)
-        if kind == "uniform":
-            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0,
-                                              alg=_RNG, dtype=dtype)
-        if kind == "unit":
-            return tf.random.stateless_uniform(shape, seed, alg=_RNG, dtype=dtype)
-        if kind == "labels":
-            classes = tf.random.stateless_uniform(shape, seed, minval=0,
-                                                  maxval=self.num_classes,
-                                                  dtype=tf.int32, alg=_RNG)
-            return tf.one_hot(classes, self.num_classes, dtype=dtype)
-        raise ValueError(f"unknown random kind {kind!r}")
+        samplers = {
+            "normal": lambda: tf.random.stateless_normal(shape, seed, alg=_RNG, dtype=dtype),
+            "uniform": lambda: tf.random.stateless_uniform(shape, seed, minval=-1.0,
+                                                           maxval=1.0, alg=_RNG, dtype=dtype),
+            "unit": lambda: tf.random.stateless_uniform(shape, seed, alg=_RNG, dtype=dtype),
+            "labels": lambda: tf.one_hot(tf.random.stateless_uniform(
+                shape, seed, minval=0, maxval=self.num_classes, dtype=tf.int32, alg=_RNG),
+                self.num_classes, dtype=dtype),
+        }
+        return samplers[kind]()
 
     def _draw(self, kind, local_n, tail, counter, stream):
         """A global-batch draw, sliced to this replica's rows."""

@@ -60,15 +60,13 @@ def make_strategy(name):
 
 
 def network_config(config, num_classes):
-    objective_head = build_objective(config.method, **config.objective_options()).head
-    return NetworkConfig(
-        latent_dim=config.latent_dim, width=config.width, image_size=config.image_size,
-        channels=config.resolved_channels(), head=objective_head,
-        feature_dim=config.feature_dim,
-        minibatch_discrimination=config.minibatch_discrimination,
-        mbd_kernels=config.mbd_kernels, mbd_kernel_dim=config.mbd_kernel_dim,
-        mbd_mean=config.mbd_mean, spectral_norm_iterations=config.spectral_norm_iterations,
-        num_classes=num_classes, latent_distribution=config.latent_distribution)
+    """The NetworkConfig of a TrainConfig: the fields both have, plus what is
+    derived (channels, the objective's head, the data's classes)."""
+    shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(NetworkConfig)
+              if hasattr(config, f.name)}
+    head = build_objective(config.method, **config.objective_options()).head
+    return NetworkConfig(**{**shared, "channels": config.resolved_channels(), "head": head,
+                            "num_classes": num_classes})
 
 
 def build_gan(config, num_classes=0):

@@ -10,6 +10,14 @@ NETWORKS = {
     "cgan28": mnist.build_cgan28,
 }
 
+# The image size each network makes.
+IMAGE_SIZES = {
+    "klgan32": klgan32.IMAGE_SIZE,
+    "dcgan64": dcgan64.IMAGE_SIZE,
+    "dcgan28": mnist.IMAGE_SIZE,
+    "cgan28": mnist.IMAGE_SIZE,
+}
+
 
 def build_networks(name, config):
     """Builds the generator and discriminator registered under `name`."""
@@ -19,5 +27,5 @@ def build_networks(name, config):
     return NETWORKS[name](config)
 
 
-__all__ = ["NETWORKS", "build_networks", "Discriminator", "NetworkConfig",
+__all__ = ["IMAGE_SIZES", "NETWORKS", "build_networks", "Discriminator", "NetworkConfig",
            "NetworkPair"]
