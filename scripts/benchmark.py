@@ -29,12 +29,20 @@ flags.DEFINE_integer("repeats", 5, "timings (the median is reported)")
 flags.DEFINE_integer("steps", 5, "steps per timing")
 flags.DEFINE_integer("warmup", 3, "untimed steps first")
 flags.DEFINE_string("output", None, "also write the table here")
+flags.DEFINE_bool("layers", False, "instead of whole steps, time each faster convolution "
+                  "layer against the Keras layer it replaces (klgan32 shapes, each width)")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
-    from tfklgan.benchmark import bench_config, benchmark_step, markdown_table, matmul_gflops
+    from tfklgan.benchmark import (bench_config, benchmark_step, compare_layers, layer_table,
+                                   markdown_table, matmul_gflops)
+    if FLAGS.layers:
+        for width in FLAGS.widths:
+            print(f"\nwidth {width}, batch {FLAGS.batch_size}:")
+            print(layer_table(compare_layers(int(width), FLAGS.batch_size, FLAGS.repeats)))
+        return 0
     ceiling = matmul_gflops()
     results = []
     for method in FLAGS.methods:

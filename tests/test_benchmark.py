@@ -26,3 +26,15 @@ def test_benchmark_step_reports_consistent_numbers():
     assert 1e7 < result.flops_per_step < 1e9
     table = benchmark.markdown_table([result])
     assert "| klgan | klgan32 | 4 | 8 |" in table
+
+
+def test_compare_layers_times_each_replacement():
+    results = benchmark.compare_layers(width=4, batch_size=2, repeats=2)
+    assert [r.layer for r in results] == ["D conv5 s2 3->4", "D conv5 s2 4->8",
+                                          "D conv5 s2 8->16", "G convT4 s2 8->8",
+                                          "G convT4 s2 8->4", "G to_image conv3 4->3"]
+    assert results[0].input_shape == (4, 36, 36, 3)
+    for r in results:
+        assert r.reference_ms > 0 and r.replacement_ms > 0
+        assert math.isclose(r.speedup, r.reference_ms / r.replacement_ms)
+    assert benchmark.layer_table(results).count("\n") == 7

@@ -6,6 +6,10 @@ reports the median over repeats. FLOPs per step come from TensorFlow's
 profiler on the step's graph (forward and backward; elementwise ops
 included). The ceiling is this machine's float32 matrix-multiply rate,
 measured in the same process.
+
+`compare_layers` times each of the package's faster convolution layers
+against the Keras layer it replaces, at the shapes of the KL-GAN 32x32
+networks, forward and backward, interleaved in one process.
 """
 
 import dataclasses
@@ -18,6 +22,7 @@ import tensorflow as tf
 from tfklgan import data as data_lib
 from tfklgan.config import TrainConfig
 from tfklgan.gan import group_critic_batches
+from tfklgan.layers import ShiftedSumConv2D, StridedConv2D, SubPixelConv2DTranspose
 from tfklgan.training import build_gan
 
 
@@ -133,3 +138,76 @@ def bench_config(method, width, batch_size, precision, jit, mbd, network="", dat
                        image_size=image_size, channels=3, width=width, batch_size=batch_size,
                        precision=precision, jit_compile=jit, minibatch_discrimination=mbd,
                        steps=1, verbose=0, **extra)
+
+
+@dataclasses.dataclass
+class LayerComparison:
+    layer: str
+    input_shape: tuple
+    reference_ms: float
+    replacement_ms: float
+
+    @property
+    def speedup(self):
+        return self.reference_ms / self.replacement_ms
+
+
+def klgan32_layer_pairs(width, batch_size):
+    """(name, input shape, Keras layer, replacement) at the klgan32 shapes.
+
+    D sees real and generated images together (2 * batch_size).
+    """
+    w, d_batch = width, 2 * batch_size
+    pairs = [(f"D conv5 s2 {c_in}->{c_out}", (d_batch, size + 4, size + 4, c_in),
+              keras.layers.Conv2D(c_out, 5, strides=2), StridedConv2D(c_out, 5, strides=2))
+             for size, c_in, c_out in ((32, 3, w), (16, w, 2 * w), (8, 2 * w, 4 * w))]
+    pairs += [(f"G convT4 s2 {c_in}->{c_out}", (batch_size, size, size, c_in),
+               keras.layers.Conv2DTranspose(c_out, 4, strides=2, padding="same"),
+               SubPixelConv2DTranspose(c_out, 4, strides=2))
+              for size, c_in, c_out in ((8, 2 * w, 2 * w), (16, 2 * w, w))]
+    pairs.append((f"G to_image conv3 {w}->3", (batch_size, 32, 32, w),
+                  keras.layers.Conv2D(3, 3, padding="same"), ShiftedSumConv2D(3, 3)))
+    return pairs
+
+
+def _forward_backward(layer, x):
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        grads = tape.gradient(loss, [x] + layer.trainable_weights)
+        return tf.add_n([tf.reduce_sum(g) for g in grads])
+    return step
+
+
+def compare_layers(width=32, batch_size=64, repeats=7):
+    """LayerComparison per replaced layer: min over interleaved timings."""
+    results = []
+    for name, shape, reference, replacement in klgan32_layer_pairs(width, batch_size):
+        x = tf.random.stateless_normal(shape, seed=[0, 1])
+        reference.build(shape)
+        replacement.build(shape)
+        replacement.set_weights(reference.get_weights())
+        steps = [_forward_backward(reference, x), _forward_backward(replacement, x)]
+        times = [[], []]
+        for step in steps:
+            step(x).numpy()  # trace and warm up
+        for _ in range(repeats):
+            for step, record in zip(steps, times):
+                start = time.perf_counter()
+                step(x).numpy()
+                record.append(time.perf_counter() - start)
+        results.append(LayerComparison(name, shape, 1e3 * min(times[0]),
+                                       1e3 * min(times[1])))
+    return results
+
+
+def layer_table(results):
+    lines = ["| layer (forward + backward) | input | Keras ms | tfklgan ms | speed-up |",
+             "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r.layer} | {'x'.join(map(str, r.input_shape))} | "
+                     f"{r.reference_ms:.1f} | {r.replacement_ms:.1f} | {r.speedup:.2f}x |")
+    return "\n".join(lines)

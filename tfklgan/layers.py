@@ -6,6 +6,14 @@
 - `SpaceToDepthConv2D`: a 2x2 stride-2 valid convolution computed as
   `space_to_depth` followed by a matrix multiply (identical result, several
   times faster on CPU for wide layers; see PITFALLS).
+- `StridedConv2D`: a strided valid Conv2D whose input gradient is computed
+  as a stride-1 convolution on the space-to-depth layout (TF's own strided
+  input gradient is several times slower on CPU for small images).
+- `SubPixelConv2DTranspose`: a "same" transposed convolution with stride s
+  computed as s*s small stride-1 convolutions, one per output phase,
+  interleaved with depth_to_space (no products with inserted zeros).
+- `ShiftedSumConv2D`: a stride-1 "same" Conv2D with few output channels as
+  one matrix multiply to kh * kw * filters channels and a shifted sum.
 - `instance_normalization`: GroupNormalization with one group per channel.
 """
 
@@ -137,6 +145,196 @@ class SpaceToDepthConv2D(keras.layers.Layer):
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer)}
+
+
+def _strided_conv2d(x, kernel, stride):
+    """VALID conv2d with stride s; x [n, H, W, C] with H, W multiples of s.
+
+    Forward and weight gradient are TF's own kernels. The input gradient,
+    dx[s*Y + p, s*X + q] = sum_{a, b} dy[Y - a, X - b] k[s*a + p, s*b + q]
+    (k zero-padded to a multiple of s), is a stride-1 "full" convolution of
+    dy whose s*s*C output channels are the (p, q, c) of space_to_depth.
+    """
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def grad(dy):
+            kh, kw, c, o = kernel.shape
+            ah, aw = -(-kh // stride), -(-kw // stride)
+            flipped = tf.pad(kernel, [[0, ah * stride - kh], [0, aw * stride - kw],
+                                      [0, 0], [0, 0]])
+            flipped = tf.reshape(flipped, [ah, stride, aw, stride, c, o])[::-1, :, ::-1]
+            flipped = tf.reshape(tf.transpose(flipped, [0, 2, 5, 1, 3, 4]),
+                                 [ah, aw, o, stride * stride * c])
+            x_shape, dy_shape = tf.shape(x), tf.shape(dy)
+            pad_h = x_shape[1] // stride - dy_shape[1]
+            pad_w = x_shape[2] // stride - dy_shape[2]
+            dy_full = tf.pad(dy, [[0, 0], [ah - 1, pad_h], [aw - 1, pad_w], [0, 0]])
+            dx = tf.nn.depth_to_space(
+                tf.nn.conv2d(dy_full, flipped, 1, "VALID"), stride)
+            dkernel = tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=tf.shape(kernel), out_backprop=dy,
+                strides=[1, stride, stride, 1], padding="VALID")
+            return dx, dkernel
+        return tf.nn.conv2d(x, kernel, stride, "VALID"), grad
+    return conv(x, kernel)
+
+
+@keras.saving.register_keras_serializable(package="tfklgan")
+class StridedConv2D(keras.layers.Conv2D):
+    """Conv2D(filters, kernel_size, strides=s, padding="valid"), same weights.
+
+    Input [n, H, W, C] with H and W multiples of s (pad with ZeroPadding2D
+    first, as PyTorch's padding=p does); output [n, (H-k)//s+1, (W-k)//s+1,
+    filters]. Only the input gradient's formulation differs (see
+    `_strided_conv2d`); outputs and gradients equal Conv2D's.
+    """
+
+    def __init__(self, filters, kernel_size, strides=2, padding="valid", **kwargs):
+        if padding != "valid":
+            raise ValueError(f"StridedConv2D is a valid convolution, got "
+                             f"padding={padding!r}; pad with ZeroPadding2D first")
+        super().__init__(filters, kernel_size, strides=strides, padding="valid",
+                         **kwargs)
+        if self.strides[0] != self.strides[1] or self.dilation_rate != (1, 1):
+            raise ValueError(f"StridedConv2D needs equal strides and no dilation, "
+                             f"got strides={self.strides}, "
+                             f"dilation_rate={self.dilation_rate}")
+
+    def build(self, input_shape):
+        s = self.strides[0]
+        h, w = input_shape[1:3]
+        if (h is not None and h % s) or (w is not None and w % s):
+            raise ValueError(f"StridedConv2D with stride {s} needs height and width "
+                             f"divisible by {s}, got input shape {tuple(input_shape)}")
+        super().build(input_shape)
+
+    def convolution_op(self, inputs, kernel):
+        return _strided_conv2d(inputs, tf.convert_to_tensor(kernel), self.strides[0])
+
+
+def _phase_taps(kernel_size, stride):
+    """Per output phase p: (first input offset, kernel taps) of a 'same' conv.
+
+    A transposed convolution with TF's 'same' padding writes input i with
+    tap t to output s*i + t - b, b = max(k - s, 0) // 2. Output s*Y + p thus
+    sums x[Y - d] * k[s*d + p + b] over the d with 0 <= s*d + p + b < k.
+    Returns [(-d_max, [taps for d = d_max down to d_min])] per phase p;
+    (0, []) for a phase no tap reaches (kernel smaller than the stride).
+    """
+    before = max(kernel_size - stride, 0) // 2
+    phases = []
+    for p in range(stride):
+        ds = [d for d in range(-kernel_size, kernel_size + 1)
+              if 0 <= stride * d + p + before < kernel_size]
+        phases.append((-max(ds), [stride * d + p + before for d in sorted(ds, reverse=True)])
+                      if ds else (0, []))
+    return phases
+
+
+def _subpixel_conv2d_transpose(x, kernel, stride):
+    """conv2d_transpose(x, kernel [kh, kw, O, C], stride, 'SAME'), x [n, H, W, C].
+
+    Forward: one VALID convolution per output phase (py, px) on a padded
+    window of x, interleaved by depth_to_space. Gradients are TF's own
+    (a strided Conv2D and Conv2DBackpropFilter), as for conv2d_transpose.
+    """
+    kh, kw = kernel.shape[:2]
+    rows, cols = _phase_taps(kh, stride), _phase_taps(kw, stride)
+    pad_h = (max(-o for o, t in rows if t), max(o + len(t) - 1 for o, t in rows if t))
+    pad_w = (max(-o for o, t in cols if t), max(o + len(t) - 1 for o, t in cols if t))
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        padded = tf.pad(x, [[0, 0], list(pad_h), list(pad_w), [0, 0]])
+        taps = tf.transpose(kernel, [0, 1, 3, 2])  # [kh, kw, C, O]
+        phases = []
+        for row_offset, row_taps in rows:
+            for col_offset, col_taps in cols:
+                if not (row_taps and col_taps):
+                    phases.append(tf.zeros([tf.shape(x)[0], h, w, kernel.shape[2]], x.dtype))
+                    continue
+                top, left = row_offset + pad_h[0], col_offset + pad_w[0]
+                window = padded[:, top:top + h + len(row_taps) - 1,
+                                left:left + w + len(col_taps) - 1]
+                phase_kernel = tf.gather(tf.gather(taps, row_taps, axis=0), col_taps, axis=1)
+                phases.append(tf.nn.conv2d(window, phase_kernel, 1, "VALID"))
+        y = (tf.nn.depth_to_space(tf.concat(phases, -1), stride) if stride > 1
+             else phases[0])
+
+        def grad(dy):
+            dx = tf.nn.conv2d(dy, kernel, stride, "SAME")
+            dkernel = tf.raw_ops.Conv2DBackpropFilter(
+                input=dy, filter_sizes=tf.shape(kernel), out_backprop=x,
+                strides=[1, stride, stride, 1], padding="SAME")
+            return dx, dkernel
+        return y, grad
+    return conv(x, kernel)
+
+
+@keras.saving.register_keras_serializable(package="tfklgan")
+class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
+    """Conv2DTranspose(filters, kernel_size, strides=s, padding="same").
+
+    Same weights, outputs [n, s*H, s*W, filters] and gradients as Keras';
+    the forward pass is s*s stride-1 convolutions, one per output phase
+    (`_subpixel_conv2d_transpose`), about 1.5x faster than TF's transposed
+    convolution on CPU.
+    """
+
+    def __init__(self, filters, kernel_size, strides=2, padding="same", **kwargs):
+        if padding != "same":
+            raise ValueError(f"SubPixelConv2DTranspose is a 'same' transposed "
+                             f"convolution, got padding={padding!r}")
+        super().__init__(filters, kernel_size, strides=strides, padding="same", **kwargs)
+        if (self.strides[0] != self.strides[1] or self.dilation_rate != (1, 1)
+                or self.output_padding is not None):
+            raise ValueError(f"SubPixelConv2DTranspose needs equal strides, no "
+                             f"dilation and no output_padding, got strides="
+                             f"{self.strides}, dilation_rate={self.dilation_rate}, "
+                             f"output_padding={self.output_padding}")
+
+    def call(self, inputs):
+        y = _subpixel_conv2d_transpose(inputs, tf.convert_to_tensor(self.kernel),
+                                       self.strides[0])
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y) if self.activation is not None else y
+
+
+@keras.saving.register_keras_serializable(package="tfklgan")
+class ShiftedSumConv2D(keras.layers.Conv2D):
+    """Conv2D(filters, odd kernel_size, padding="same"), same weights.
+
+    y[h, w] = sum_{i, j} (x @ k[i, j])[h + i - ph, w + j - pw]: one
+    [n*H*W, C] x [C, kh*kw*filters] matrix multiply, then kh*kw shifted
+    slices summed. For few output channels (a to-RGB layer) this is several
+    times faster on CPU than TF's convolution, forward and backward.
+    """
+
+    def __init__(self, filters, kernel_size, padding="same", **kwargs):
+        if padding != "same":
+            raise ValueError(f"ShiftedSumConv2D is a 'same' convolution, got "
+                             f"padding={padding!r}")
+        super().__init__(filters, kernel_size, padding="same", **kwargs)
+        kh, kw = self.kernel_size
+        if (self.strides != (1, 1) or self.dilation_rate != (1, 1)
+                or kh % 2 == 0 or kw % 2 == 0):
+            raise ValueError(f"ShiftedSumConv2D needs stride 1, no dilation and an "
+                             f"odd kernel, got strides={self.strides}, dilation_rate="
+                             f"{self.dilation_rate}, kernel_size={self.kernel_size}")
+
+    def convolution_op(self, inputs, kernel):
+        kh, kw, c, o = kernel.shape
+        shape = tf.shape(inputs)
+        taps = tf.matmul(tf.reshape(inputs, [-1, c]),
+                         tf.reshape(tf.transpose(kernel, [2, 0, 1, 3]), [c, kh * kw * o]))
+        taps = tf.reshape(taps, tf.concat([shape[:3], [kh * kw, o]], 0))
+        ph, pw = kh // 2, kw // 2
+        taps = tf.pad(taps, [[0, 0], [ph, ph], [pw, pw], [0, 0], [0, 0]])
+        h, w = shape[1], shape[2]
+        return tf.add_n([taps[:, i:i + h, j:j + w, i * kw + j]
+                         for i in range(kh) for j in range(kw)])
 
 
 def instance_normalization(channels, epsilon=1e-5, name=None):
