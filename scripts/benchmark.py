@@ -29,8 +29,8 @@ flags.DEFINE_integer("repeats", 5, "timings (the median is reported)")
 flags.DEFINE_integer("steps", 5, "steps per timing")
 flags.DEFINE_integer("warmup", 3, "untimed steps first")
 flags.DEFINE_string("output", None, "also write the table here")
-flags.DEFINE_bool("layers", False, "instead of whole steps, time each faster convolution "
-                  "layer against the Keras layer it replaces (klgan32 shapes, each width)")
+flags.DEFINE_bool("layers", False, "instead of whole steps, time SpaceToDepthConv2D against "
+                  "the Keras Conv2D it replaces (klgan32 discriminator shapes, each width)")
 FLAGS = flags.FLAGS
 
 

@@ -32,10 +32,10 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    from tfklgan import data  # first: it sets TensorFlow's CPU kernel switch
     import keras
     import numpy as np
     import tensorflow as tf
-    from tfklgan import data
     from tfklgan.classifier import build_classifier, save_classifier
 
     def split(name):

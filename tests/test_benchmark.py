@@ -1,7 +1,12 @@
 """The benchmark tool measures what it says (speed itself is never asserted)."""
 
 import math
+import os
+import platform
+import subprocess
+import sys
 
+import pytest
 import tensorflow as tf
 
 from tfklgan import benchmark
@@ -25,16 +30,34 @@ def test_benchmark_step_reports_consistent_numbers():
     # forward + backward of G (8 images) and D (16 images) at width 4: tens of MFLOP
     assert 1e7 < result.flops_per_step < 1e9
     table = benchmark.markdown_table([result])
-    assert "| klgan | klgan32 | 4 | 8 |" in table
+    assert "| klgan | klgan32 | 4 | 8 | float32 | off |" in table
+    assert result.onednn == benchmark.onednn_enabled()
 
 
 def test_compare_layers_times_each_replacement():
     results = benchmark.compare_layers(width=4, batch_size=2, repeats=2)
-    assert [r.layer for r in results] == ["D conv5 s2 3->4", "D conv5 s2 4->8",
-                                          "D conv5 s2 8->16", "G convT4 s2 8->8",
-                                          "G convT4 s2 8->4", "G to_image conv3 4->3"]
-    assert results[0].input_shape == (4, 36, 36, 3)
+    assert [r.layer for r in results] == ["D conv2 s2 16->32", "D conv2 s2 32->64"]
+    assert results[0].input_shape == (4, 4, 4, 16)
     for r in results:
         assert r.reference_ms > 0 and r.replacement_ms > 0
         assert math.isclose(r.speedup, r.reference_ms / r.replacement_ms)
-    assert benchmark.layer_table(results).count("\n") == 7
+    assert benchmark.layer_table(results).count("\n") == 3
+
+
+def _onednn_after_import(setting):
+    """(TF_ENABLE_ONEDNN_OPTS, oneDNN on) in a fresh process that imports tfklgan."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    code = ("import os, tfklgan; from tfklgan.benchmark import onednn_enabled; "
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], onednn_enabled())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    return out.stdout.split()[-2:]
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
+                    reason="TensorFlow's oneDNN CPU kernels are an x86 feature")
+def test_importing_tfklgan_turns_on_onednn_unless_the_user_said_no():
+    assert _onednn_after_import(None) == ["1", "True"]
+    assert _onednn_after_import("0") == ["0", "False"]

@@ -1,10 +1,18 @@
 """tfklgan: KL-GAN and GAN baselines in TensorFlow / Keras 3."""
 
+import os
+
+# TensorFlow turns on its oneDNN CPU kernels by default only on CPUs with
+# AVX-512 extensions. On AVX2 CPUs they train the KL-GAN networks 1.6-1.9x
+# faster (docs/performance.md). TensorFlow reads this switch once, when it is
+# first imported, so it counts when tfklgan is imported first (the scripts do);
+# set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's default Eigen kernels.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 from tfklgan import distribute, layers, losses, networks, objectives, penalties
 from tfklgan.gan import GAN
 from tfklgan.layers import (LatentReparameterization, MinibatchDiscrimination,
-                            ShiftedSumConv2D, SpaceToDepthConv2D, StridedConv2D,
-                            SubPixelConv2DTranspose, instance_normalization)
+                            SpaceToDepthConv2D, instance_normalization)
 from tfklgan.networks import NETWORKS, NetworkConfig, build_networks
 from tfklgan.objectives import METHODS, build_objective
 from tfklgan.config import TrainConfig
@@ -14,8 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GAN", "LatentReparameterization", "METHODS", "MinibatchDiscrimination",
-    "NETWORKS", "NetworkConfig", "ShiftedSumConv2D", "SpaceToDepthConv2D",
-    "StridedConv2D", "SubPixelConv2DTranspose", "build_networks",
+    "NETWORKS", "NetworkConfig", "SpaceToDepthConv2D", "build_networks",
     "build_objective", "distribute", "instance_normalization", "layers",
     "losses", "networks", "objectives", "penalties", "TrainConfig", "train", "load_run",
 ]

@@ -7,9 +7,9 @@ profiler on the step's graph (forward and backward; elementwise ops
 included). The ceiling is this machine's float32 matrix-multiply rate,
 measured in the same process.
 
-`compare_layers` times each of the package's faster convolution layers
-against the Keras layer it replaces, at the shapes of the KL-GAN 32x32
-networks, forward and backward, interleaved in one process.
+`compare_layers` times the package's `SpaceToDepthConv2D` against the Keras
+Conv2D it replaces, at the shapes of the KL-GAN 32x32 discriminator, forward
+and backward, interleaved in one process.
 """
 
 import dataclasses
@@ -22,7 +22,7 @@ import tensorflow as tf
 from tfklgan import data as data_lib
 from tfklgan.config import TrainConfig
 from tfklgan.gan import group_critic_batches
-from tfklgan.layers import ShiftedSumConv2D, StridedConv2D, SubPixelConv2DTranspose
+from tfklgan.layers import SpaceToDepthConv2D
 from tfklgan.training import build_gan
 
 
@@ -34,6 +34,7 @@ class StepBenchmark:
     batch_size: int
     precision: str
     jit: bool
+    onednn: bool
     minibatch_discrimination: bool
     images_per_sec: float
     step_seconds: float
@@ -45,6 +46,12 @@ class StepBenchmark:
     @property
     def utilization(self):
         return self.gflops_per_sec / self.ceiling_gflops_per_sec
+
+
+def onednn_enabled():
+    """Whether TensorFlow runs its oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS)."""
+    from tensorflow.python.util import _pywrap_util_port
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def matmul_gflops(n=2048, repeats=5):
@@ -105,7 +112,8 @@ def benchmark_step(config, repeats=5, steps=5, warmup=3, ceiling=None):
     ceiling = ceiling or matmul_gflops()
     return StepBenchmark(
         config.method, config.resolved_network(), config.width, config.batch_size,
-        config.precision, config.jit_compile, config.minibatch_discrimination,
+        config.precision, config.jit_compile, onednn_enabled(),
+        config.minibatch_discrimination,
         images_per_sec=config.batch_size / seconds, step_seconds=seconds,
         flops_per_step=flops, gflops_per_sec=flops / seconds / 1e9,
         ceiling_gflops_per_sec=ceiling,
@@ -118,17 +126,21 @@ def _sync(logs):
 
 
 def markdown_table(results):
-    header = ("| method | network | width | batch | precision | jit | MBD | img/s | "
+    header = ("| method | network | width | batch | precision | jit | oneDNN | MBD | img/s | "
               "GFLOP/step | GFLOP/s | ceiling GFLOP/s | utilization | input wait |")
-    lines = [header, "|" + "---|" * 13]
+    lines = [header, "|" + "---|" * 14]
     for r in results:
         lines.append(
             f"| {r.method} | {r.network} | {r.width} | {r.batch_size} | {r.precision} | "
-            f"{'on' if r.jit else 'off'} | {'on' if r.minibatch_discrimination else 'off'} | "
+            f"{_on(r.jit)} | {_on(r.onednn)} | {_on(r.minibatch_discrimination)} | "
             f"{r.images_per_sec:.1f} | {r.flops_per_step / 1e9:.2f} | {r.gflops_per_sec:.1f} | "
             f"{r.ceiling_gflops_per_sec:.1f} | {100 * r.utilization:.0f}% | "
             f"{100 * r.input_wait_fraction:.1f}% |")
     return "\n".join(lines)
+
+
+def _on(flag):
+    return "on" if flag else "off"
 
 
 def bench_config(method, width, batch_size, precision, jit, mbd, network="", dataset="mnist_sample",
@@ -155,19 +167,12 @@ class LayerComparison:
 def klgan32_layer_pairs(width, batch_size):
     """(name, input shape, Keras layer, replacement) at the klgan32 shapes.
 
-    D sees real and generated images together (2 * batch_size).
+    The discriminator's two 2x2 stride-2 convolutions; D sees real and
+    generated images together (2 * batch_size).
     """
-    w, d_batch = width, 2 * batch_size
-    pairs = [(f"D conv5 s2 {c_in}->{c_out}", (d_batch, size + 4, size + 4, c_in),
-              keras.layers.Conv2D(c_out, 5, strides=2), StridedConv2D(c_out, 5, strides=2))
-             for size, c_in, c_out in ((32, 3, w), (16, w, 2 * w), (8, 2 * w, 4 * w))]
-    pairs += [(f"G convT4 s2 {c_in}->{c_out}", (batch_size, size, size, c_in),
-               keras.layers.Conv2DTranspose(c_out, 4, strides=2, padding="same"),
-               SubPixelConv2DTranspose(c_out, 4, strides=2))
-              for size, c_in, c_out in ((8, 2 * w, 2 * w), (16, 2 * w, w))]
-    pairs.append((f"G to_image conv3 {w}->3", (batch_size, 32, 32, w),
-                  keras.layers.Conv2D(3, 3, padding="same"), ShiftedSumConv2D(3, 3)))
-    return pairs
+    return [(f"D conv2 s2 {c_in}->{c_out}", (2 * batch_size, size, size, c_in),
+             keras.layers.Conv2D(c_out, 2, strides=2), SpaceToDepthConv2D(c_out))
+            for size, c_in, c_out in ((4, 4 * width, 8 * width), (2, 8 * width, 16 * width))]
 
 
 def _forward_backward(layer, x):

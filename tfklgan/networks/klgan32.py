@@ -9,18 +9,14 @@ Discriminator: conv k5 s2 p2 to w, 2w, 4w, then conv k2 s2 to 8w and 16w,
 each with LeakyReLU(0.2) (32 -> 1) -> flatten -> Linear to 8 features.
 At w = 128 with MBD: 5,992,579 and 14,611,784 parameters (+17 for a logit).
 
-Some layers use the package's equivalent, faster-on-CPU formulations (same
-weights, outputs and gradients; per-layer timings in docs/performance.md):
-the stride-2 transposed convolutions (`SubPixelConv2DTranspose`), the
-3-channel output convolution (`ShiftedSumConv2D`) and the discriminator's
-third 5x5 convolution (`StridedConv2D`; TF's own is faster for the first two).
+The 2x2 stride-2 convolutions are `SpaceToDepthConv2D` (same weights and
+outputs, faster on CPU; docs/performance.md).
 """
 
 import keras
 
-from tfklgan.layers import (LatentReparameterization, ShiftedSumConv2D,
-                            SpaceToDepthConv2D, StridedConv2D,
-                            SubPixelConv2DTranspose, instance_normalization)
+from tfklgan.layers import (LatentReparameterization, SpaceToDepthConv2D,
+                            instance_normalization)
 from tfklgan.networks.base import discriminator_inputs, generator_inputs, make_pair
 
 IMAGE_SIZE = 32
@@ -42,14 +38,11 @@ def build_generator(config):
     # (transposed conv, output channels, kernel, stride, padding)
     blocks = ((2 * w, 5, 1, "valid"), (2 * w, 4, 2, "same"), (w, 4, 2, "same"))
     for filters, kernel, stride, padding in blocks:
-        if padding == "same":
-            x = SubPixelConv2DTranspose(filters, kernel, strides=stride)(x)
-        else:
-            x = keras.layers.Conv2DTranspose(filters, kernel, strides=stride,
-                                             padding=padding)(x)
+        x = keras.layers.Conv2DTranspose(filters, kernel, strides=stride,
+                                         padding=padding)(x)
         x = instance_normalization(filters)(_mish(x))
         x = _mish(keras.layers.Conv2D(filters, 3, padding="same")(x))
-    x = ShiftedSumConv2D(config.channels, 3, name="to_image")(x)
+    x = keras.layers.Conv2D(config.channels, 3, padding="same", name="to_image")(x)
     images = keras.layers.Activation("tanh", dtype=keras.config.floatx(), name="tanh")(x)
     return keras.Model(inputs, images, name="generator")
 
@@ -57,10 +50,9 @@ def build_generator(config):
 def build_discriminator_trunk(config):
     w = config.width
     inputs, x = discriminator_inputs(config)
-    for filters, conv in ((w, keras.layers.Conv2D), (2 * w, keras.layers.Conv2D),
-                          (4 * w, StridedConv2D)):
+    for filters in (w, 2 * w, 4 * w):
         x = keras.layers.ZeroPadding2D(2)(x)  # PyTorch's padding=2
-        x = conv(filters, 5, strides=2)(x)
+        x = keras.layers.Conv2D(filters, 5, strides=2)(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     for filters in (8 * w, 16 * w):
         x = keras.layers.LeakyReLU(0.2)(SpaceToDepthConv2D(filters)(x))
