@@ -7,7 +7,7 @@ convT k4 s2 to w (16 -> 32), Mish, IN, conv3, Mish -> conv3 to C -> tanh.
 
 Discriminator: conv k5 s2 p2 to w, 2w, 4w, then conv k2 s2 to 8w and 16w,
 each with LeakyReLU(0.2) (32 -> 1) -> flatten -> Linear to 8 features.
-At w = 128 with MBD: 5,992,579 and 14,611,784 parameters (+17 for a logit).
+At w = 128 with MBD: 5,992,835 and 14,611,784 parameters (+17 for a logit).
 
 The 2x2 stride-2 convolutions are `SpaceToDepthConv2D` (same weights and
 outputs, faster on CPU; docs/performance.md).
