@@ -135,28 +135,16 @@ def _time(run, repeats, steps, warmup):
 
 
 def time_tfklgan(width, batch_size, repeats, steps, warmup):
-    """Median seconds per KL-GAN step; (G, D) parameter counts."""
-    import tensorflow as tf
-    from tfklgan import data as data_lib
-    from tfklgan.benchmark import bench_config
-    from tfklgan.gan import group_critic_batches
+    """Median seconds per KL-GAN step (the package's own benchmark); (G, D) parameter counts."""
+    from tfklgan.benchmark import bench_config, benchmark_step
     from tfklgan.training import build_gan
 
     config = bench_config("klgan", width, batch_size, "float32", False, True)
-    train_data = data_lib.load_split(config.data_config())
     gan = build_gan(config, 0)
-    batch = next(iter(group_critic_batches(
-        data_lib.batch_stream(train_data, batch_size, config.seed), 1)))
-    step = tf.function(gan.train_step)
-
-    def run():
-        for _ in range(steps):
-            logs = step(batch)
-        for value in logs.values():
-            value.numpy()
-
-    seconds = _time(run, repeats, steps, warmup)
-    return seconds, (gan.generator.count_params(), gan.discriminator.count_params())
+    counts = (gan.generator.count_params(), gan.discriminator.count_params())
+    # The ceiling only scales the utilization, which is not reported here.
+    result = benchmark_step(config, repeats, steps, warmup, ceiling=1.0)
+    return result.step_seconds, counts
 
 
 def time_pytorch(width, batch_size, repeats, steps, warmup):
