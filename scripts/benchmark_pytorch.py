@@ -137,14 +137,11 @@ def _time(run, repeats, steps, warmup):
 def time_tfklgan(width, batch_size, repeats, steps, warmup):
     """Median seconds per KL-GAN step (the package's own benchmark); (G, D) parameter counts."""
     from tfklgan.benchmark import bench_config, benchmark_step
-    from tfklgan.training import build_gan
 
     config = bench_config("klgan", width, batch_size, "float32", False, True)
-    gan = build_gan(config, 0)
-    counts = (gan.generator.count_params(), gan.discriminator.count_params())
     # The ceiling only scales the utilization, which is not reported here.
     result = benchmark_step(config, repeats, steps, warmup, ceiling=1.0)
-    return result.step_seconds, counts
+    return result.step_seconds, result.parameters
 
 
 def time_pytorch(width, batch_size, repeats, steps, warmup):
@@ -170,8 +167,8 @@ def _child(framework, width):
 
 
 def _in_child(framework, width):
-    """Times one framework in a fresh process: TensorFlow and PyTorch each bundle
-    oneDNN, and in one process the second one loaded ran 25% slower."""
+    """Times one framework in a fresh process: in one process the framework
+    loaded second ran 25% slower (probably because both bundle oneDNN)."""
     command = [sys.executable, __file__, f"--child={framework}", f"--widths={width}",
                f"--batch_size={FLAGS.batch_size}", f"--repeats={FLAGS.repeats}",
                f"--steps={FLAGS.steps}", f"--warmup={FLAGS.warmup}"]

@@ -42,6 +42,7 @@ class StepBenchmark:
     gflops_per_sec: float
     ceiling_gflops_per_sec: float
     input_wait_fraction: float
+    parameters: tuple  # (generator, discriminator) parameter counts
 
     @property
     def utilization(self):
@@ -117,7 +118,8 @@ def benchmark_step(config, repeats=5, steps=5, warmup=3, ceiling=None):
         images_per_sec=config.batch_size / seconds, step_seconds=seconds,
         flops_per_step=flops, gflops_per_sec=flops / seconds / 1e9,
         ceiling_gflops_per_sec=ceiling,
-        input_wait_fraction=float(np.median(waits)) / seconds)
+        input_wait_fraction=float(np.median(waits)) / seconds,
+        parameters=(gan.generator.count_params(), gan.discriminator.count_params()))
 
 
 def _sync(logs):
