@@ -108,7 +108,8 @@ def test_inception_offline_fails_fast_naming_inception_path(monkeypatch):
                        match="--inception_path"):
         feature_networks.load_feature_network("inception")
     assert time.time() - start < 5
-    with pytest.raises(feature_networks.FeatureNetworkUnavailableError, match="not a folder"):
+    with pytest.raises(feature_networks.FeatureNetworkUnavailableError,
+                       match="holds no saved_model.pb"):
         feature_networks.load_feature_network("inception", inception_path="/no/such/dir")
     with pytest.raises(ValueError, match="unknown feature network 'vgg'"):
         feature_networks.load_feature_network("vgg")

@@ -2,7 +2,8 @@
 
 Registry `FEATURE_NETWORKS`:
 - "inception": TF-GAN's Inception v3 (a TF-Hub module; its handle by
-  default, or a local copy of the module with `path`). Images are resized to
+  default, downloaded with tensorflow_hub, or a local copy of the module
+  with `path`, loaded with `tf.saved_model.load`). Images are resized to
   299x299 (bilinear), grayscale is repeated to 3 channels, values stay in
   [-1, 1]; `logits` feed IS and `pool_3` (2048-d) feeds FID and KID.
 - "classifier": a domain classifier SavedModel of this package (see
@@ -23,8 +24,13 @@ from urllib.parse import urlparse
 
 import tensorflow as tf
 
-from tfklgan.tfgan_compat import load_tfgan_eval
+from tfklgan.tfgan_compat import TensorflowHubUnavailableError, import_tensorflow_hub
 
+# TF-GAN's Inception v3 module: input 299x299x3 in [-1, 1]; outputs "logits"
+# (1008 classes, for IS) and "pool_3" (2048-d, for FID and KID).
+INCEPTION_HANDLE = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
+INCEPTION_LOGITS = "logits"
+INCEPTION_POOL = "pool_3"
 INCEPTION_SIZE = 299
 
 
@@ -83,31 +89,32 @@ def _reachable(url, timeout=5.0):
 
 
 def inception(inception_path=None, **_):
-    """TF-GAN's Inception from its TF-Hub handle, or from a local copy."""
-    import tensorflow_hub as tfhub
+    """TF-GAN's Inception from a local copy (`tf.saved_model.load`), or from
+    its TF-Hub handle (downloaded with `tensorflow_hub`)."""
     path = inception_path
-    tfgan_eval = load_tfgan_eval()
-    handle = path or tfgan_eval.INCEPTION_TFHUB
     if path:
-        if not os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise FeatureNetworkUnavailableError(
-                f"--inception_path={path!r} is not a folder; give the unpacked TF-Hub "
-                "module tensorflow/tfgan/eval/inception/1")
+                f"--inception_path={path!r} holds no saved_model.pb; give the unpacked "
+                f"TF-Hub module {INCEPTION_HANDLE}")
         identity = f"inception:sha256={directory_sha256(path)}"
+        module = tf.saved_model.load(path)
     else:
-        if not _reachable(handle):
+        if not _reachable(INCEPTION_HANDLE):
             raise FeatureNetworkUnavailableError(
-                f"TF-GAN's Inception ({handle}) cannot be downloaded here (offline?); "
-                "pass --inception_path=<a local copy of that TF-Hub module>, or "
-                "--feature_network=classifier with --classifier_path for a domain "
-                "classifier")
-        identity = f"inception:{handle}"
-    module = tfhub.load(handle)
-    logits_key, pool_key = tfgan_eval.INCEPTION_OUTPUT, tfgan_eval.INCEPTION_FINAL_POOL
+                f"TF-GAN's Inception ({INCEPTION_HANDLE}) cannot be downloaded here "
+                "(offline?); pass --inception_path=<a local copy of that TF-Hub module>, "
+                "or --feature_network=classifier for a domain classifier")
+        try:
+            tfhub = import_tensorflow_hub()
+        except TensorflowHubUnavailableError as err:
+            raise FeatureNetworkUnavailableError(str(err)) from err
+        identity = f"inception:{INCEPTION_HANDLE}"
+        module = tfhub.load(INCEPTION_HANDLE)
 
     def run(images):
         outputs = module(images)
-        return outputs[logits_key], outputs[pool_key]
+        return outputs[INCEPTION_LOGITS], outputs[INCEPTION_POOL]
 
     return FeatureNetwork("inception", identity, INCEPTION_SIZE, 3, run)
 

@@ -18,18 +18,18 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfklgan.tfgan_compat import load_tfgan_eval
+from tfklgan.tfgan_compat import load_classifier_metrics
 
 
 def inception_score(logits):
     """IS = exp(E_x KL(p(y|x) || p(y))) from logits [n, classes] (TF-GAN)."""
-    return float(load_tfgan_eval().classifier_score_from_logits(
+    return float(load_classifier_metrics().classifier_score_from_logits(
         tf.convert_to_tensor(logits, tf.float32)))
 
 
 def frechet_distance(activations1, activations2):
     """FID = ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) (TF-GAN), in float64."""
-    return float(load_tfgan_eval().frechet_classifier_distance_from_activations(
+    return float(load_classifier_metrics().frechet_classifier_distance_from_activations(
         tf.convert_to_tensor(activations1, tf.float64),
         tf.convert_to_tensor(activations2, tf.float64)))
 
@@ -42,7 +42,7 @@ def kernel_distance(activations1, activations2, max_block_size=1000):
     """
     smaller = min(len(activations1), len(activations2))
     max_block_size = max(1, min(max_block_size, -(-smaller // 2)))
-    kid, std = load_tfgan_eval().kernel_classifier_distance_and_std_from_activations(
+    kid, std = load_classifier_metrics().kernel_classifier_distance_and_std_from_activations(
         tf.convert_to_tensor(activations1, tf.float64),
         tf.convert_to_tensor(activations2, tf.float64), max_block_size=max_block_size)
     return float(kid), float(std)
