@@ -34,8 +34,10 @@ flags.DEFINE_string("cache_dir", None, "cache for decoded images and real activa
 flags.DEFINE_enum("feature_network", "inception", ["inception", "classifier"],
                   "feature network")
 flags.DEFINE_string("inception_path", None, "local copy of TF-GAN's Inception TF-Hub module")
-flags.DEFINE_string("classifier_path", None, "domain classifier SavedModel")
+flags.DEFINE_string("classifier_path", None, "domain classifier SavedModel (MNIST-like "
+                    "data: the MNIST classifier shipped with tfklgan by default)")
 flags.DEFINE_integer("num_samples", 10_000, "generated and real images (50,000: train protocol)")
+flags.DEFINE_integer("real_samples", 0, "real reference images (0: as many as --num_samples)")
 flags.DEFINE_enum("real_split", "validation", ["validation", "train", "all"],
                   "real reference split")
 flags.DEFINE_bool("ema", True, "use the run's EMA generator when it has one")
@@ -93,7 +95,7 @@ def _eval_config():
                       inception_path=FLAGS.inception_path,
                       classifier_path=FLAGS.classifier_path,
                       num_samples=FLAGS.num_samples, real_split=FLAGS.real_split,
-                      use_ema=FLAGS.ema, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
+                      real_samples=FLAGS.real_samples, use_ema=FLAGS.ema, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
                       **kwargs)
 
 
@@ -101,11 +103,14 @@ def main(argv):
     del argv
     from tfklgan import metrics
     from tfklgan.evaluation import RealStatistics, evaluate_generator
-    from tfklgan.feature_networks import load_feature_network
+    from tfklgan.feature_networks import default_classifier_path, load_feature_network
     started = time.time()
     try:
         eval_config = _eval_config()
         generate, weights, data_config, source = _generator()
+        if not eval_config.classifier_path:  # MNIST-like data: the shipped classifier
+            eval_config = dataclasses.replace(
+                eval_config, classifier_path=default_classifier_path(data_config.name))
         feature_network = load_feature_network(eval_config.feature_network,
                                                eval_config.inception_path,
                                                eval_config.classifier_path)

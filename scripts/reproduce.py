@@ -1,14 +1,16 @@
 """Reproduce a paper table with one command.
 
-  python scripts/reproduce.py klgan_table1
-  python scripts/reproduce.py mnist_table --scale=0.01 --feature_network=classifier \
-      --classifier_path=classifiers/mnist
-  python scripts/reproduce.py klgan_table1 --scale=0.002 --dataset=mnist_sample \
-      --methods=klgan,hinge --seeds=1,2 --width=8       # a small CPU proxy
+  python scripts/reproduce.py klgan_table1                      # the paper's protocol
+  python scripts/reproduce.py klgan_table1 --protocol=cpu       # the CPU proxy
+  python scripts/reproduce.py klgan_table1 --protocol=cpu --seeds=1 --methods=klgan
+  python scripts/reproduce.py mnist_table --protocol=cpu --rescore   # re-score finished runs
+  python scripts/reproduce.py klgan_table1 --scale=0.01 --dataset=mnist_sample \
+      --feature_network=classifier --width=8                   # ad hoc
 
 Tables: klgan_table1, mnist_table, celeba64_sn_table. Writes
-results/<table>/table.md (paper beside ours), table.csv, plots/fid_<method>.png
-and grids/. Finished runs are not rerun, so an interrupted table resumes.
+results/<table>/table.md (paper beside ours, the rankings and Kendall's tau),
+table.csv, plots/fid_<method>.png and grids/. Finished runs are not rerun,
+so an interrupted table resumes.
 """
 
 import os
@@ -18,6 +20,9 @@ from absl import app, flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+flags.DEFINE_string("protocol", None, "a fixed reduced protocol: cpu (mnist_sample, reduced "
+                    "width, the shipped MNIST classifier, 3 seeds)")
+flags.DEFINE_bool("rescore", False, "re-evaluate finished runs' final generators (no training)")
 flags.DEFINE_float("scale", 1.0, "shrink steps, evaluation samples and dataset (1 = paper)")
 flags.DEFINE_list("seeds", None, "seeds to run (default: the table's)")
 flags.DEFINE_list("methods", None, "methods (rows) to run (default: all)")
@@ -41,7 +46,8 @@ def main(argv):
     if len(argv) != 2:
         raise app.UsageError(f"name one table: {sorted(TABLES)}")
     options = ReproduceOptions(
-        scale=FLAGS.scale, seeds=[int(s) for s in FLAGS.seeds] if FLAGS.seeds else None,
+        protocol=FLAGS.protocol, rescore=FLAGS.rescore, scale=FLAGS.scale,
+        seeds=[int(s) for s in FLAGS.seeds] if FLAGS.seeds else None,
         methods=FLAGS.methods, dataset=FLAGS.dataset, image_size=FLAGS.image_size,
         width=FLAGS.width, batch_size=FLAGS.batch_size, eval_points=FLAGS.eval_points,
         min_eval_samples=FLAGS.min_eval_samples, feature_network=FLAGS.feature_network,

@@ -8,7 +8,8 @@ import pytest
 
 from tfklgan import data, metrics
 from tfklgan.evaluation import EvalConfig, RealStatistics
-from tfklgan.feature_networks import load_feature_network
+from tfklgan.feature_networks import (PACKAGED_MNIST_CLASSIFIER, default_classifier_path,
+                                      directory_sha256, load_feature_network)
 from tfklgan.training import train
 from test_training import ROOT, run_script, tiny_config
 
@@ -45,11 +46,11 @@ def test_classifier_round_trip_scores_real_and_noise(mnist_classifier, tmp_path)
 
 
 @pytest.mark.slow
-def test_evaluation_during_training_and_evaluate_script(mnist_classifier, tmp_path):
+def test_evaluation_during_training_and_evaluate_script(tmp_path):
     cfg = tiny_config(tmp_path, method="dcgan", network="dcgan28", image_size=28, steps=4,
                       minibatch_discrimination=False, ema_decay=0.0, eval_every=2,
                       eval_samples=100, eval_feature_network="classifier",
-                      classifier_path=mnist_classifier, cache_dir=str(tmp_path / "cache"))
+                      cache_dir=str(tmp_path / "cache"))  # the shipped MNIST classifier
     result = train(cfg)
     rows = open(os.path.join(result.logdir, "eval.csv")).read().splitlines()
     assert rows[0].startswith("step,fid,inception_score,kid")
@@ -61,14 +62,15 @@ def test_evaluation_during_training_and_evaluate_script(mnist_classifier, tmp_pa
     out = tmp_path / "scores.json"
     proc = run_script(os.path.join(ROOT, "scripts", "evaluate.py"),
                       f"--logdir={result.logdir}", "--feature_network=classifier",
-                      f"--classifier_path={mnist_classifier}", "--num_samples=100",
+                      "--num_samples=100",
                       f"--cache_dir={tmp_path / 'cache'}", f"--output={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.load(open(out))
     assert set(report["scores"]) == {"fid", "inception_score", "kid", "kid_std"}
     assert report["protocol"]["generated_count"] == 100
     assert report["protocol"]["real"]["split"] == "validation"
-    assert report["protocol"]["feature_network_identity"].startswith("classifier:sha256=")
+    shipped = json.load(open(os.path.join(PACKAGED_MNIST_CLASSIFIER, "metrics.json")))
+    assert report["protocol"]["feature_network_identity"] == f"classifier:sha256={shipped['sha256']}"
     assert report["real_floor"]["fid"] < report["scores"]["fid"]
     assert report["seconds"] > 0
 
@@ -79,3 +81,25 @@ def test_training_with_unavailable_inception_fails_before_training(tmp_path, mon
     with pytest.raises(ValueError, match="--inception_path"):
         train(tiny_config(tmp_path, eval_every=2))
     assert not os.path.isdir(tmp_path / "run" / "checkpoints")
+
+
+def test_shipped_mnist_classifier_loads_offline_and_is_accurate():
+    report = json.load(open(os.path.join(PACKAGED_MNIST_CLASSIFIER, "metrics.json")))
+    assert directory_sha256(PACKAGED_MNIST_CLASSIFIER, exclude=("metrics.json",)) == \
+        report["sha256"]
+    assert default_classifier_path("mnist_sample") == PACKAGED_MNIST_CLASSIFIER
+    assert default_classifier_path("mnist") == PACKAGED_MNIST_CLASSIFIER
+    assert default_classifier_path("celeba") is None
+    net = load_feature_network("classifier", classifier_path=PACKAGED_MNIST_CLASSIFIER)
+    held_out = data.load_split(data.DataConfig("mnist_sample", split="validation",
+                                               seed=report["validation_split_seed"]))
+    logits, features = metrics.activations(net, metrics.image_batches(held_out.images, 250))
+    accuracy = float(np.mean(np.argmax(logits, 1) == held_out.labels))
+    assert len(held_out.labels) == 500 and features.shape == (500, 128)
+    assert accuracy >= 0.97
+    assert accuracy == pytest.approx(report["validation_accuracy"], abs=1e-6)
+
+
+def test_classifier_feature_network_without_a_path_says_what_to_pass():
+    with pytest.raises(ValueError, match="needs --classifier_path"):
+        load_feature_network("classifier")

@@ -91,3 +91,65 @@ def test_unknown_network_and_bad_sizes():
         NetworkConfig(head="softmax")
     with pytest.raises(ValueError, match="num_classes >= 2"):
         build_networks("cgan28", NetworkConfig(image_size=28, channels=1))
+
+
+def _torch_layers(pair):
+    from tfklgan.networks.init import TORCH_LAYERS, _layers
+    disc = pair.discriminator
+    models = [pair.generator, disc.trunk] + ([disc.head] if disc.head is not None else [])
+    return [layer for model in models for layer in _layers(model)
+            if isinstance(layer, TORCH_LAYERS)]
+
+
+@pytest.mark.parametrize("name", ["klgan32", "dcgan64", "cgan28"])
+def test_torch_init_draws_uniform_in_one_over_sqrt_fan_in(name):
+    import keras
+    cfg = NetworkConfig(width=8, latent_dim=16, head="logit", minibatch_discrimination=True,
+                        init="torch", **SMALL[name])
+    pair = build_networks(name, cfg, seed=3)
+    kinds = set()
+    for layer in _torch_layers(pair):
+        kernel = layer.kernel.numpy()
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            kh, kw, out_channels, _ = kernel.shape  # torch: (in, out, kh, kw), fan_in from out
+            fan_in = out_channels * kh * kw
+            kinds.add("Conv2DTranspose")
+        else:
+            fan_in = int(np.prod(kernel.shape[:-1]))
+            kinds.add(type(layer).__name__)
+        bound = 1.0 / np.sqrt(fan_in)
+        for weights in [kernel] + ([layer.bias.numpy()] if layer.bias is not None else []):
+            assert np.abs(weights).max() <= bound * (1 + 1e-6), layer.name
+            if weights.size >= 200:  # uniform: the extremes come close to the bound
+                assert np.abs(weights).max() > 0.9 * bound, layer.name
+                assert abs(np.std(weights) - bound / np.sqrt(3)) < 0.15 * bound, layer.name
+    assert {"Conv2D", "Dense"} <= kinds
+    if name != "cgan28":
+        assert "Conv2DTranspose" in kinds
+    for layer in pair.generator.layers:  # normalisation: scale 1, offset 0
+        if isinstance(layer, (keras.layers.BatchNormalization,
+                              keras.layers.LayerNormalization)):
+            np.testing.assert_array_equal(layer.gamma.numpy(), 1.0)
+            np.testing.assert_array_equal(layer.beta.numpy(), 0.0)
+    mbd = pair.discriminator.minibatch.kernel.numpy()  # N(0, 1) as before
+    assert 0.6 < mbd.std() < 1.4
+
+
+def test_torch_init_is_seeded_and_keras_init_is_unchanged():
+    import keras
+    cfg = dict(width=4, latent_dim=8, image_size=32, channels=1)
+
+    def weights(**kwargs):
+        keras.utils.set_random_seed(0)
+        pair = build_networks("klgan32", NetworkConfig(**cfg, **kwargs), seed=5)
+        return [w.numpy() for w in pair.generator.weights + pair.discriminator.weights]
+
+    default, keras_init = weights(), weights(init="keras")
+    for a, b in zip(default, keras_init):
+        np.testing.assert_array_equal(a, b)
+    torch_a, torch_b = weights(init="torch"), weights(init="torch")
+    for a, b in zip(torch_a, torch_b):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(default, torch_a))
+    with pytest.raises(ValueError, match="init must be one of"):
+        NetworkConfig(init="jax")

@@ -4,9 +4,12 @@ import csv
 import math
 import os
 
+import numpy as np
 import pytest
 
-from tfklgan.reproduce import TABLES, ReproduceOptions, cell_config, reproduce
+from tfklgan import reproduce as reproduce_lib
+from tfklgan.reproduce import (PROTOCOLS, TABLES, ReproduceOptions, cell_config, kendall_tau,
+                               ranks, reproduce)
 from test_metrics import _save_fake_hub_module
 from test_training import ROOT
 
@@ -23,14 +26,19 @@ def test_klgan_table1_tiny_proxy(tmp_path):
     assert len(results) == 8  # 2 methods x with/without MBD x 2 seeds
     assert all(math.isfinite(r["fid"]) for r in results)
     table = open(os.path.join(out_dir, "table.md")).read().splitlines()
-    rows = [line for line in table if line.startswith("| klgan") or line.startswith("| hinge")]
+    rows = [line for line in table if line.startswith(("| klgan |", "| hinge |"))]
     assert len(rows) == 2
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 5  # method, paper/ours without MBD, paper/ours with MBD
         assert "(n=2)" in cells[2] and "(n=2)" in cells[4]
-    assert "20.20 ± 2.00" in table[-1] or any("20.20 ± 2.00" in line for line in table)
-    assert "inception:sha256=" in "\n".join(table)
+    assert any("20.20 ± 2.00" in line for line in table)
+    text = "\n".join(table)
+    assert "inception:sha256=" in text
+    # the header states what ran: the whole 4,500-digit train split, width 4, batch 16
+    assert "train images 4500" in text and "width 4" in text and "batch size 16" in text
+    assert "64 generated images against 64 real images of the validation split" in text
+    assert "Kendall's tau between the paper's ranking and ours" in text
     with open(os.path.join(out_dir, "table.csv")) as handle:
         assert len(list(csv.DictReader(handle))) == 8
     assert sorted(os.listdir(os.path.join(out_dir, "plots"))) == ["fid_hinge.png",
@@ -41,6 +49,17 @@ def test_klgan_table1_tiny_proxy(tmp_path):
               for r in results}
     reproduce("klgan_table1", options)
     assert all(os.path.getmtime(os.path.join(d, "result.json")) == t for d, t in mtimes.items())
+    # --rescore re-evaluates the final generators without training: same generator,
+    # same protocol, so the same scores; and no new checkpoint
+    checkpoints = {d: sorted(os.listdir(os.path.join(d, "checkpoints"))) for d in mtimes}
+    _, rescored = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
+                                                                "rescore": True}))
+    for before, after in zip(results, rescored):
+        assert after["fid"] == pytest.approx(before["fid"], rel=1e-6)
+        assert after["steps"] == before["steps"]
+    assert all(os.path.getmtime(os.path.join(d, "result.json")) > t for d, t in mtimes.items())
+    assert checkpoints == {d: sorted(os.listdir(os.path.join(d, "checkpoints")))
+                           for d in mtimes}
 
 
 def test_every_table_cell_has_a_valid_flagfile():
@@ -56,3 +75,62 @@ def test_unknown_table_and_method():
         reproduce("table9", ReproduceOptions(root=ROOT))
     with pytest.raises(ValueError, match="not in mnist_table"):
         reproduce("mnist_table", ReproduceOptions(root=ROOT, methods=["klgan"]))
+
+
+def test_kendall_tau_matches_scipy():
+    import scipy.stats
+    rng = np.random.RandomState(0)
+    for _ in range(20):
+        a = rng.randint(0, 5, 8).astype(float)  # with ties
+        b = rng.normal(size=8)
+        expected = scipy.stats.kendalltau(a, b).statistic
+        assert kendall_tau(a, b) == pytest.approx(expected, abs=1e-12)
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))
+    assert ranks([30.0, 10.0, 20.0, 10.0], higher_is_better=False) == [4, 1, 3, 1]
+    assert ranks([1.5, 2.0], higher_is_better=True) == [2, 1]
+
+
+def test_cpu_protocol_runs_the_authors_settings_on_the_digits():
+    options = ReproduceOptions(root=ROOT, protocol="cpu")
+    protocol = PROTOCOLS["cpu"]["klgan_table1"]
+    table = TABLES["klgan_table1"]
+    for cell in table.cells:
+        config = cell_config(cell, 2, options, "runs/x", "klgan_table1").validate()
+        assert (config.dataset, config.width, config.batch_size, config.steps) == (
+            "mnist_sample", protocol.width, protocol.batch_size, protocol.steps)
+        assert config.resolved_channels() == 1 and config.image_size == 32
+        assert config.seed == 2 and config.precision == "float32"
+        assert config.init == "torch"  # the authors' PyTorch initialisation
+        assert config.eval_real_samples == 4500 and config.eval_split == "train"
+        assert config.eval_samples >= 2000 and config.eval_feature_network == "classifier"
+        if cell.method == "klgan":
+            assert config.kl_stats == "reference_code"
+        else:
+            assert config.generator_first
+    celeba = cell_config(TABLES["celeba64_sn_table"].cells[1], 1, options, "runs/x",
+                         "celeba64_sn_table").validate()
+    assert celeba.image_size == 64 and celeba.spectral_norm_iterations == 1
+    assert celeba.max_examples is None  # the whole digit set, not CelebA's subset size
+
+
+def test_protocol_cannot_be_mixed_with_ad_hoc_overrides(tmp_path):
+    with pytest.raises(ValueError, match="drop --width, --scale"):
+        reproduce("klgan_table1", ReproduceOptions(root=ROOT, protocol="cpu", width=8,
+                                                   scale=0.5, results_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="no protocol 'gpu'"):
+        reproduce("klgan_table1", ReproduceOptions(root=ROOT, protocol="gpu",
+                                                   results_dir=str(tmp_path)))
+    assert not os.listdir(tmp_path)  # nothing left behind
+
+
+def test_ranking_section_and_separation_verdict():
+    table = TABLES["klgan_table1"]
+    summary = [("klgan", "with MBD", "fid", (20.2, 2.0), (10.0, 1.0), 3),
+               ("klgan", "without MBD", "fid", (237.4, 102.8), (30.0, 2.0), 3),
+               ("hinge", "with MBD", "fid", (151.9, 20.0), (20.0, 5.0), 3)]
+    text = "\n".join(reproduce_lib._ranking_lines(table, summary))
+    assert "| klgan, with MBD | 20.20 | 1 | 10.00 ± 1.00 | 1 |" in text
+    assert "| klgan, without MBD | 237.40 | 3 | 30.00 ± 2.00 | 3 |" in text
+    assert "Kendall's tau between the paper's ranking and ours: 1.00 (3 cells)" in text
+    assert "gap 20.00 vs 3 x the best cell's seed std 3.00: the cells separate" in text

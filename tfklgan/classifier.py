@@ -28,22 +28,25 @@ def build_classifier(image_size, channels, num_classes):
 
 
 class _ClassifierModule(tf.Module):
-    def __init__(self, classifier, features, image_size, channels):
+    def __init__(self, network, image_size, channels):
         super().__init__()
-        self.classifier = classifier
-        self.feature_model = features
+        self.network = network
         self.image_size = tf.Variable(image_size, trainable=False)
         self.channels = tf.Variable(channels, trainable=False)
 
     @tf.function
     def __call__(self, images):
-        return {"logits": self.classifier(images, training=False),
-                "features": self.feature_model(images, training=False)}
+        logits, features = self.network(images, training=False)
+        return {"logits": logits, "features": features}
 
 
 def save_classifier(classifier, features, path, image_size, channels):
-    """Writes the SavedModel; `tf.saved_model.load(path)(images)` gives the outputs."""
-    module = _ClassifierModule(classifier, features, image_size, channels)
+    """Writes the SavedModel; `tf.saved_model.load(path)(images)` gives the outputs.
+
+    Only the weights are saved: a new model over the same layers leaves the
+    training optimizer's state out."""
+    network = keras.Model(classifier.inputs, [classifier.outputs[0], features.outputs[0]])
+    module = _ClassifierModule(network, image_size, channels)
     spec = tf.TensorSpec([None, image_size, image_size, channels], tf.float32)
     serving = module.__call__.get_concrete_function(spec)
     tf.saved_model.save(module, path, signatures={"serving_default": serving})

@@ -36,6 +36,8 @@ HELP = {
     "mbd_kernels": "minibatch-discrimination kernels B",
     "mbd_kernel_dim": "minibatch-discrimination kernel size C",
     "mbd_mean": "divide similarities by n - 1 (KL-GAN code) instead of summing",
+    "init": "weight initialisation: keras (layer defaults) or torch (PyTorch's defaults, "
+            "as the KL-GAN authors' runs)",
     "spectral_norm_iterations": "SN(k)-DCGAN: power iterations; 0 keeps BatchNorm",
     "kl_stats": "paper or reference_code (variance used as std, as the authors' code)",
     "kl_eps": "added to the KL-GAN feature variances",
@@ -64,11 +66,13 @@ HELP = {
     "steps_per_execution": "train steps per compiled call (callbacks run per call)",
     "eval_every": "score FID, IS and KID every N steps (0 = off); keeps the best-FID checkpoint",
     "eval_samples": "generated (and real) images per evaluation (10,000 as in the KL-GAN paper)",
+    "eval_real_samples": "real reference images per evaluation; 0: as many as --eval_samples",
     "eval_split": "real reference split: validation (held out, default), train or all",
     "eval_feature_network": "inception (TF-GAN's) or classifier (--classifier_path)",
     "eval_ema": "evaluate the EMA generator when the run keeps one",
     "inception_path": "local copy of the TF-Hub module tensorflow/tfgan/eval/inception/1",
-    "classifier_path": "domain classifier from scripts/train_classifier.py",
+    "classifier_path": "domain classifier from scripts/train_classifier.py; MNIST-like "
+                       "data defaults to the one shipped with tfklgan",
     "logdir": "run directory: checkpoints, TensorBoard events, metrics.csv, samples",
     "log_every": "log metrics every N steps",
     "sample_every": "write a sample grid every N steps",

@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 from tfklgan import objectives
 from tfklgan.data import DataConfig, RESIZE_PROTOCOLS, dataset_names, SOURCES, PREFIXES
 from tfklgan.networks import IMAGE_SIZES, NETWORKS
-from tfklgan.networks.base import LATENT_DISTRIBUTIONS
+from tfklgan.networks.base import INITS, LATENT_DISTRIBUTIONS
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 LR_DECAYS = ("none", "linear")
@@ -58,6 +58,7 @@ class TrainConfig:
     mbd_kernel_dim: int = 1
     mbd_mean: bool = True
     spectral_norm_iterations: int = 0
+    init: str = "keras"
     # objective (names match the objective factories' arguments)
     kl_stats: str = "paper"
     kl_eps: float = 1e-10
@@ -90,6 +91,7 @@ class TrainConfig:
     eval_every: int = 0
     eval_samples: int = 10_000
     eval_split: str = "validation"
+    eval_real_samples: int = 0
     eval_feature_network: str = "inception"
     eval_ema: bool = True
     inception_path: Optional[str] = None
@@ -169,6 +171,7 @@ class TrainConfig:
              f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         need(self.precision in PRECISIONS,
              f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
+        need(self.init in INITS, f"--init must be one of {INITS}, got {self.init!r}")
         need(self.latent_distribution in LATENT_DISTRIBUTIONS,
              f"--latent_distribution must be one of {LATENT_DISTRIBUTIONS}")
         for name in ("batch_size", "latent_dim", "width", "feature_dim", "n_critic",
@@ -177,6 +180,8 @@ class TrainConfig:
             need(getattr(self, name) >= 1, f"--{name} must be >= 1, got {getattr(self, name)}")
         need(self.eval_every >= 0, f"--eval_every must be >= 0 (0 = off), got {self.eval_every}")
         need(self.eval_samples >= 2, f"--eval_samples must be >= 2, got {self.eval_samples}")
+        need(self.eval_real_samples >= 0,
+             f"--eval_real_samples must be >= 0 (0: --eval_samples), got {self.eval_real_samples}")
         need(self.eval_split in ("train", "validation", "all"),
              f"--eval_split must be train, validation or all, got {self.eval_split!r}")
         need(self.eval_feature_network in ("inception", "classifier"),
@@ -225,7 +230,7 @@ class TrainConfig:
     MODEL_FIELDS = ("method", "network", "dataset", "image_size", "channels",
                     "latent_dim", "latent_distribution", "width", "feature_dim",
                     "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim",
-                    "spectral_norm_iterations", "attributes", "batch_size",
+                    "spectral_norm_iterations", "init", "attributes", "batch_size",
                     "n_critic", "optimizer", "seed", "ema_decay", "max_examples")
 
     def differences(self, other):

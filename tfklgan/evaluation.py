@@ -27,6 +27,7 @@ class EvalConfig:
     classifier_path: Optional[str] = None
     num_samples: int = 10_000
     real_split: str = "validation"
+    real_samples: int = 0  # real reference images; 0: as many as num_samples
     use_ema: bool = True
     seed: int = 0
     batch_size: int = 200
@@ -35,6 +36,9 @@ class EvalConfig:
     def __post_init__(self):
         if self.num_samples < 2:
             raise ValueError(f"num_samples must be >= 2, got {self.num_samples}")
+        if self.real_samples < 0:
+            raise ValueError(f"real_samples must be >= 0 (0: num_samples), "
+                             f"got {self.real_samples}")
         if self.real_split not in data_lib.SPLITS:
             raise ValueError(f"real_split must be one of {data_lib.SPLITS}, "
                              f"got {self.real_split!r}")
@@ -77,7 +81,7 @@ class RealStatistics:
     def __init__(self, data_config, eval_config, feature_network, count=None):
         split_config = dataclasses.replace(data_config, split=eval_config.real_split)
         images = data_lib.load_split(split_config).images
-        count = count or eval_config.num_samples
+        count = count or eval_config.real_samples or eval_config.num_samples
         self.reference = metrics.RealReference(
             dataset=split_config.name, split=split_config.split,
             image_size=split_config.image_size, channels=split_config.channels,

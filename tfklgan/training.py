@@ -25,7 +25,7 @@ from tfklgan.checkpoints import CheckpointStore
 from tfklgan.config import ConfigError, TrainConfig
 from tfklgan.evaluation import EvalConfig, EvaluationCallback, RealStatistics
 from tfklgan.export import export_generator
-from tfklgan.feature_networks import load_feature_network
+from tfklgan.feature_networks import default_classifier_path, load_feature_network
 from tfklgan.gan import GAN, group_critic_batches
 from tfklgan.networks import NetworkConfig, build_networks
 from tfklgan.objectives import build_objective
@@ -72,7 +72,8 @@ def network_config(config, num_classes):
 def build_gan(config, num_classes=0):
     """The compiled GAN for a config, built in the current strategy scope."""
     objective = build_objective(config.method, **config.objective_options())
-    networks = build_networks(config.resolved_network(), network_config(config, num_classes))
+    networks = build_networks(config.resolved_network(), network_config(config, num_classes),
+                              seed=config.seed)
     gan = GAN(networks, objective, n_critic=config.n_critic,
               generator_first=config.generator_first, ema_decay=config.ema_decay,
               seed=config.seed)
@@ -108,8 +109,10 @@ def eval_config_of(config):
     kwargs = {"cache_dir": config.cache_dir} if config.cache_dir else {}
     return EvalConfig(feature_network=config.eval_feature_network,
                       inception_path=config.inception_path,
-                      classifier_path=config.classifier_path,
+                      classifier_path=(config.classifier_path
+                                       or default_classifier_path(config.dataset)),
                       num_samples=config.eval_samples, real_split=config.eval_split,
+                      real_samples=config.eval_real_samples,
                       use_ema=config.eval_ema, seed=config.seed, **kwargs)
 
 

@@ -2,6 +2,7 @@
 
 from tfklgan.networks import dcgan64, klgan32, mnist
 from tfklgan.networks.base import (Discriminator, NetworkConfig, NetworkPair)
+from tfklgan.networks.init import INITS, initialize
 
 NETWORKS = {
     "klgan32": klgan32.build,
@@ -19,13 +20,14 @@ IMAGE_SIZES = {
 }
 
 
-def build_networks(name, config):
-    """Builds the generator and discriminator registered under `name`."""
+def build_networks(name, config, seed=0):
+    """Builds the generator and discriminator registered under `name`, with
+    the initialisation `config.init` names (seeded by `seed` for "torch")."""
     if name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; choose one of "
                          f"{sorted(NETWORKS)}")
-    return NETWORKS[name](config)
+    return initialize(NETWORKS[name](config), config.init, seed)
 
 
-__all__ = ["IMAGE_SIZES", "NETWORKS", "build_networks", "Discriminator", "NetworkConfig",
+__all__ = ["IMAGE_SIZES", "INITS", "NETWORKS", "build_networks", "Discriminator", "NetworkConfig",
            "NetworkPair"]

@@ -15,6 +15,7 @@ from tfklgan.layers import MinibatchDiscrimination
 
 HEADS = ("features", "logit")
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
+INITS = ("keras", "torch")  # see networks/init.py
 LABEL_EMBEDDING = 100  # the MNIST study's CGAN embeds labels to 100 dims
 
 
@@ -33,6 +34,8 @@ class NetworkConfig:
       the one-hot label, broadcast to image-sized planes, with the image.
     latent_distribution: the generator's prior, "normal" or "uniform" in
       [-1, 1] (the MNIST study's CGAN).
+    init: "keras" (the layers' own initialisers) or "torch" (PyTorch's
+      defaults, as the KL-GAN authors' code starts; see networks/init.py).
     """
     latent_dim: int = 128
     width: int = 128
@@ -47,6 +50,7 @@ class NetworkConfig:
     spectral_norm_iterations: int = 0
     num_classes: int = 0
     latent_distribution: str = "normal"
+    init: str = "keras"
 
     def __post_init__(self):
         if self.head not in HEADS:
@@ -58,6 +62,8 @@ class NetworkConfig:
         if self.latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"latent_distribution must be one of "
                              f"{LATENT_DISTRIBUTIONS}, got {self.latent_distribution!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.num_classes == 1 or self.num_classes < 0:
             raise ValueError("num_classes must be 0 (unconditional) or >= 2, got "
                              f"{self.num_classes!r}")
