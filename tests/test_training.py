@@ -1,5 +1,6 @@
 """Training from the command line and the library: outputs, resume, export, bad input."""
 
+import csv
 import dataclasses
 import glob
 import os
@@ -213,3 +214,24 @@ def test_every_flagfile_is_valid(monkeypatch):
 def test_batch_must_divide_over_replicas(tmp_path, mirrored_strategy):
     with pytest.raises(ConfigError, match="does not divide over 2 replicas"):
         train(tiny_config(tmp_path, batch_size=15, strategy="mirrored"))
+
+
+@pytest.mark.slow
+def test_every_logged_row_is_full_and_grids_follow_sample_every(tmp_path):
+    # 64 images / 16 = 4 steps per epoch: logging every epoch's last step used to
+    # leave every row after the first empty, and a grid was written at every
+    # epoch end whatever --sample_every said.
+    result = train(tiny_config(tmp_path, steps=12, log_every=4, sample_every=8,
+                               checkpoint_every=4))
+    with open(os.path.join(result.logdir, "metrics.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == [4, 8, 12]
+    for row in rows:
+        assert all(value != "" for value in row.values()), row
+    assert sorted(os.listdir(os.path.join(result.logdir, "samples"))) == [
+        "step_0000008.png", "step_0000012.png"]  # every 8 steps, and the final step
+    steps = []
+    for path in glob.glob(os.path.join(result.logdir, "train", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            steps += [event.step for v in event.summary.value if v.tag == "samples/fixed_noise"]
+    assert sorted(steps) == [8, 12]

@@ -93,6 +93,10 @@ class MetricsLogger(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._last = (run_step(self.model), time.perf_counter())
 
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras resets the trackers at every epoch start; so do the window sums.
+        self._sums = {}
+
     def on_train_batch_end(self, batch, logs=None):
         step = run_step(self.model)
         if step % self.every or self.guard.diverged:
@@ -121,8 +125,6 @@ class MetricsLogger(keras.callbacks.Callback):
             total = float(metric.total.numpy())
             count = float(metric.count.numpy())
             last_total, last_count = self._sums.get(metric.name, (0.0, 0.0))
-            if count < last_count:  # Keras reset the tracker at an epoch start
-                last_total, last_count = 0.0, 0.0
             self._sums[metric.name] = (total, count)
             if count > last_count:
                 means[metric.name] = (total - last_total) / (count - last_count)
@@ -133,9 +135,10 @@ class MetricsLogger(keras.callbacks.Callback):
 
 
 class SampleGrids(keras.callbacks.Callback):
-    """Every `every` steps and at the end: a grid of images from fixed latents
-    (EMA weights when kept) to TensorBoard and `sample_dir/step_<7-digit step>.png`.
-    Class-conditional models get one row per class.
+    """Every `every` steps: a grid of images from fixed latents (EMA weights
+    when kept) to TensorBoard and `sample_dir/step_<7-digit step>.png`.
+    Class-conditional models get one row per class. `write()` adds the grid of
+    the final step when training ends elsewhere (the trainer calls it once).
     """
 
     def __init__(self, writer, sample_dir, every, guard, num_samples=64, seed=1234):
@@ -147,6 +150,7 @@ class SampleGrids(keras.callbacks.Callback):
         self.num_samples = num_samples
         self.seed = seed
         self.last_path = None
+        self.last_step = None
 
     def _grid(self):
         gan = self.model
@@ -162,6 +166,9 @@ class SampleGrids(keras.callbacks.Callback):
 
     def write(self):
         step = run_step(self.model)
+        if step == self.last_step:
+            return
+        self.last_step = step
         grid = self._grid()
         self.last_path = os.path.join(self.sample_dir, f"step_{step:07d}.png")
         images.save_png(self.last_path, grid)
@@ -171,10 +178,6 @@ class SampleGrids(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if run_step(self.model) % self.every == 0 and not self.guard.diverged:
-            self.write()
-
-    def on_train_end(self, logs=None):
-        if not self.guard.diverged:
             self.write()
 
 

@@ -223,6 +223,9 @@ def _train(config, extra_callbacks):
             history.setdefault(name, []).extend(values)
         if guard.diverged:
             break
+    if not guard.diverged and total > start:
+        samples.set_model(gan)
+        samples.write()  # the final step's grid (once, whatever the interval)
     writer.close()
 
     if guard.diverged:
