@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -235,3 +236,42 @@ def test_every_logged_row_is_full_and_grids_follow_sample_every(tmp_path):
         for event in tf.compat.v1.train.summary_iterator(path):
             steps += [event.step for v in event.summary.value if v.tag == "samples/fixed_noise"]
     assert sorted(steps) == [8, 12]
+
+
+@pytest.mark.slow
+def test_diverged_run_resumes_with_lower_learning_rates(tmp_path):
+    cfg = tiny_config(tmp_path, g_lr=1e-4, d_lr=1e-4, checkpoint_every=2, steps=2,
+                      log_every=1, minibatch_discrimination=False)
+    train(cfg)
+    # an enormous learning rate from step 2 on: the loss turns non-finite within
+    # two steps, and the checkpoint of step 2 is the last good one
+    with pytest.raises(TrainingDivergedError, match="ckpt-2, is kept; resume from it"):
+        train(dataclasses.replace(cfg, resume=True, steps=8, g_lr=1e30, d_lr=1e30))
+    resumed = dataclasses.replace(cfg, resume=True, steps=8, g_lr=1e-4, d_lr=5e-5)
+    result = train(resumed)  # the old code kept the checkpoint's 1e30 and diverged again
+    assert result.step == 8
+    with open(os.path.join(cfg.logdir, "metrics.csv"), newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if int(r["step"]) > 2]
+    assert [int(r["step"]) for r in rows] == [3, 4, 5, 6, 7, 8]
+    assert all(float(r["lr_generator"]) == pytest.approx(1e-4) for r in rows)
+    assert all(float(r["lr_discriminator"]) == pytest.approx(5e-5) for r in rows)
+    info = json.load(open(os.path.join(cfg.logdir, "run.json")))
+    assert info["resumes"] == [
+        {"step": 2, "changed": {"g_lr": [1e-4, 1e30], "d_lr": [1e-4, 1e30], "steps": [2, 8]}},
+        {"step": 2, "changed": {"g_lr": [1e30, 1e-4], "d_lr": [1e30, 5e-5]}}]
+    stored = TrainConfig.from_json(open(os.path.join(cfg.logdir, "config.json")).read())
+    assert (stored.g_lr, stored.d_lr) == (1e-4, 5e-5)  # config.json states what is in use
+    gan, _, _ = load_run(cfg.logdir)
+    assert all(np.all(np.isfinite(w.numpy())) for w in gan.weights)
+
+
+def test_resume_refuses_settings_that_must_match(tmp_path):
+    cfg = tiny_config(tmp_path, steps=2)
+    train(cfg)
+    for change in (dict(kl_stats="reference_code"), dict(beta1=0.5), dict(init="torch")):
+        with pytest.raises(RunDirectoryError, match="settings differ") as err:
+            train(dataclasses.replace(cfg, resume=True, steps=4, **change))
+        assert next(iter(change)) in str(err.value)
+    assert train(dataclasses.replace(cfg, resume=True, steps=4, log_every=2)).step == 4
+    info = json.load(open(os.path.join(cfg.logdir, "run.json")))
+    assert info["resumes"] == [{"step": 2, "changed": {"steps": [2, 4], "log_every": [1, 2]}}]

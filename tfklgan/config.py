@@ -226,13 +226,28 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
-    # Settings a resumed run must share with the run it continues.
-    MODEL_FIELDS = ("method", "network", "dataset", "image_size", "channels",
-                    "latent_dim", "latent_distribution", "width", "feature_dim",
-                    "minibatch_discrimination", "mbd_kernels", "mbd_kernel_dim",
-                    "spectral_norm_iterations", "init", "attributes", "batch_size",
-                    "n_critic", "optimizer", "seed", "ema_decay", "max_examples")
+    # Settings a resumed run may change (they take effect: the optimizers get
+    # the new learning rates); every other setting must match the run it continues.
+    RESUME_MAY_CHANGE = (
+        "g_lr", "d_lr", "lr_decay", "lr_decay_steps", "lr_decay_final",  # learning rates
+        "steps", "epochs",                                                 # length
+        "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",  # intervals
+        "eval_every", "eval_samples", "eval_real_samples", "eval_split",   # evaluation
+        "eval_feature_network", "eval_ema", "inception_path", "classifier_path",
+        "export_dir", "verbose",                                           # outputs
+        "data_dir", "celeba_dir", "cache_dir", "download",                 # where data is
+        "strategy", "jit_compile", "steps_per_execution",                  # execution
+        "logdir", "resume")
 
     def differences(self, other):
-        return [(name, getattr(other, name), getattr(self, name))
-                for name in self.MODEL_FIELDS if getattr(self, name) != getattr(other, name)]
+        """(name, other's value, this value) of the settings that must match but do not."""
+        return [(f.name, getattr(other, f.name), getattr(self, f.name))
+                for f in dataclasses.fields(self)
+                if f.name not in self.RESUME_MAY_CHANGE
+                and getattr(self, f.name) != getattr(other, f.name)]
+
+    def changes(self, other):
+        """{name: [other's value, this value]} of the changeable settings that differ."""
+        return {name: [getattr(other, name), getattr(self, name)]
+                for name in self.RESUME_MAY_CHANGE if name not in ("logdir", "resume")
+                and getattr(self, name) != getattr(other, name)}

@@ -44,3 +44,13 @@ def build_optimizers(config):
 def current_learning_rate(optimizer):
     """The learning rate at the optimizer's current step, as a float."""
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def set_learning_rates(g_optimizer, d_optimizer, config):
+    """Makes the config's constant learning rates current. A restored
+    checkpoint brings back the rates it was saved with; a resumed run that
+    changes --g_lr / --d_lr must train with the new ones. (Decay schedules are
+    built from the config, so they need nothing here.)"""
+    if config.lr_decay == "none":
+        g_optimizer.learning_rate = config.g_lr
+        d_optimizer.learning_rate = config.d_lr

@@ -29,7 +29,7 @@ from tfklgan.feature_networks import default_classifier_path, load_feature_netwo
 from tfklgan.gan import GAN, group_critic_batches
 from tfklgan.networks import NetworkConfig, build_networks
 from tfklgan.objectives import build_objective
-from tfklgan.optimizers import build_optimizers
+from tfklgan.optimizers import build_optimizers, set_learning_rates
 
 
 class TrainingDivergedError(RuntimeError):
@@ -84,7 +84,8 @@ def build_gan(config, num_classes=0):
 
 
 def _check_logdir(config):
-    """Refuses a run directory that would mix or overwrite runs."""
+    """Refuses a run directory that would mix or overwrite runs; returns the
+    changeable settings a resume changes ({name: [old, new]})."""
     config_path = os.path.join(config.logdir, "config.json")
     has_checkpoints = os.path.isfile(os.path.join(config.logdir, "checkpoints", "checkpoint"))
     if config.resume:
@@ -98,11 +99,15 @@ def _check_logdir(config):
             listed = ", ".join(f"{n}: {a!r} -> {b!r}" for n, a, b in diffs)
             raise RunDirectoryError(f"--resume: these settings differ from the run in "
                                     f"{config.logdir!r}: {listed}; use the run's settings "
-                                    "or a new --logdir")
-    elif has_checkpoints:
+                                    "or a new --logdir (a resume may change only "
+                                    "learning rates, length, intervals, evaluation and "
+                                    "outputs)")
+        return config.changes(stored)
+    if has_checkpoints:
         raise RunDirectoryError(f"{config.logdir!r} already holds a run with checkpoints; "
                                 "pass --resume to continue it or choose a new --logdir "
                                 "(nothing was overwritten)")
+    return {}
 
 
 def eval_config_of(config):
@@ -146,16 +151,30 @@ def train(config, extra_callbacks=()):
     checkpoint is kept and named).
     """
     config.validate()
-    _check_logdir(config)
+    changes = _check_logdir(config)
     previous_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(config.precision)
     try:
-        return _train(config, extra_callbacks)
+        return _train(config, extra_callbacks, changes)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _train(config, extra_callbacks):
+def _write_run_info(config, start, changes, info):
+    """run.json: what the data implied, and every resume (its step and the
+    settings it changed)."""
+    path = os.path.join(config.logdir, "run.json")
+    resumes = []
+    if config.resume and os.path.isfile(path):
+        with open(path) as handle:
+            resumes = json.load(handle).get("resumes", [])
+        resumes.append({"step": start, "changed": changes})
+    with open(path + ".tmp", "w") as handle:
+        json.dump({**info, "resumes": resumes}, handle, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def _train(config, extra_callbacks, changes):
     strategy = make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -175,13 +194,14 @@ def _train(config, extra_callbacks):
     store = CheckpointStore(gan, os.path.join(config.logdir, "checkpoints"),
                             config.keep_checkpoints)
     start = store.restore_latest() if config.resume else 0
+    set_learning_rates(gan.g_optimizer, gan.d_optimizer, config)  # resumes may change them
     os.makedirs(config.logdir, exist_ok=True)
     with open(os.path.join(config.logdir, "config.json"), "w") as handle:
         handle.write(config.to_json())
-    with open(os.path.join(config.logdir, "run.json"), "w") as handle:
-        json.dump({"num_classes": num_classes,
-                   "class_names": list(train_data.class_names) if conditional else [],
-                   "train_examples": len(train_data), "replicas": replicas}, handle, indent=2)
+    _write_run_info(config, start, changes, {
+        "num_classes": num_classes,
+        "class_names": list(train_data.class_names) if conditional else [],
+        "train_examples": len(train_data), "replicas": replicas})
 
     per_epoch = data_lib.batches_per_epoch(train_data, config.batch_size) // config.n_critic
     if per_epoch < 1:
