@@ -5,6 +5,7 @@ import dataclasses
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -275,3 +276,65 @@ def test_resume_refuses_settings_that_must_match(tmp_path):
     assert train(dataclasses.replace(cfg, resume=True, steps=4, log_every=2)).step == 4
     info = json.load(open(os.path.join(cfg.logdir, "run.json")))
     assert info["resumes"] == [{"step": 2, "changed": {"steps": [2, 4], "log_every": [1, 2]}}]
+
+
+def _damage(checkpoint_prefix, how):
+    data = glob.glob(checkpoint_prefix + ".data-*")[0]
+    if how == "truncated data":
+        with open(data, "r+b") as handle:
+            handle.truncate(os.path.getsize(data) // 2)
+    elif how == "garbage in data":
+        with open(data, "r+b") as handle:
+            handle.seek(min(64, os.path.getsize(data) // 4))
+            handle.write(np.random.RandomState(0).bytes(4096))
+    else:  # a random index
+        with open(checkpoint_prefix + ".index", "wb") as handle:
+            handle.write(np.random.RandomState(1).bytes(2000))
+
+
+@pytest.mark.slow
+def test_damaged_newest_checkpoint_walks_back_to_a_good_one(tmp_path, capfd):
+    whole = train(tiny_config(tmp_path / "whole", steps=8, checkpoint_every=2))
+    expected = [w.numpy() for w in load_run(whole.logdir)[0].weights]
+    base = train(tiny_config(tmp_path / "base", steps=6, checkpoint_every=2))
+    for i, how in enumerate(("truncated data", "garbage in data", "random index")):
+        logdir = tmp_path / f"damaged{i}"
+        shutil.copytree(base.logdir, logdir)
+        _damage(str(logdir / "checkpoints" / "ckpt-6"), how)
+        os.makedirs(logdir / "checkpoints" / "ckpt-6_temp")  # a killed write's leftovers
+        capfd.readouterr()
+        resumed = train(tiny_config(tmp_path, logdir=str(logdir), steps=8, checkpoint_every=2,
+                                    resume=True))
+        err = capfd.readouterr().err
+        assert "skipped damaged checkpoint" in err and "ckpt-6" in err, how
+        assert "resuming from step 4" in err, how
+        assert not os.path.exists(logdir / "checkpoints" / "ckpt-6_temp")
+        assert resumed.step == 8
+        for a, b in zip(expected, load_run(str(logdir))[0].weights):
+            np.testing.assert_array_equal(a, b.numpy(), err_msg=how)
+
+
+@pytest.mark.slow
+def test_all_checkpoints_damaged_is_a_one_line_error(tmp_path):
+    logdir = tmp_path / "run"
+    base = train(tiny_config(tmp_path, steps=4, checkpoint_every=2))
+    for prefix in glob.glob(os.path.join(base.logdir, "checkpoints", "ckpt-*.index")):
+        _damage(prefix[:-len(".index")], "random index")
+    proc = run_script(TRAIN, "--steps=6", "--checkpoint_every=2", "--resume",
+                      f"--logdir={logdir}", "--minibatch_discrimination", "--ema_decay=0.5",
+                      "--sample_every=3", "--log_every=1", *TINY)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no checkpoint in" in errors[0] and "new --logdir" in errors[0]
+
+
+def test_lost_config_json_resumes_from_the_copy_beside_the_checkpoints(tmp_path):
+    first = train(tiny_config(tmp_path, steps=2))
+    os.remove(os.path.join(first.logdir, "config.json"))
+    with pytest.raises(RunDirectoryError, match="already holds a run"):
+        train(tiny_config(tmp_path, steps=4))  # never overwritten
+    with pytest.raises(RunDirectoryError, match="settings differ"):
+        train(tiny_config(tmp_path, steps=4, resume=True, width=8))  # still checked
+    assert train(tiny_config(tmp_path, steps=4, resume=True)).step == 4
+    assert os.path.isfile(os.path.join(first.logdir, "config.json"))

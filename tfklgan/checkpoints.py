@@ -8,12 +8,32 @@ replaces the small `checkpoint` index atomically, so a crash while saving
 leaves the index pointing at the previous, complete checkpoint.
 """
 
+import glob
+import os
+import shutil
+
 import numpy as np
 import tensorflow as tf
 
 
 class NonFiniteWeightsError(RuntimeError):
     """The model holds NaN or inf weights; they are never saved."""
+
+
+class NoReadableCheckpointError(ValueError):
+    """Every checkpoint of a run is damaged; the message says what to do."""
+
+
+def unreadable_reason(path):
+    """None if every tensor of checkpoint `path` reads back, else why not (one line)."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as err:  # noqa: BLE001 (TF raises many kinds for damaged files)
+        text = str(err).strip().splitlines()
+        return f"{type(err).__name__}: {text[0] if text else ''}"[:200]
+    return None
 
 
 class CheckpointStore:
@@ -27,6 +47,16 @@ class CheckpointStore:
         self.checkpoint = tf.train.Checkpoint(**parts)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                                   max_to_keep=keep)
+        self.skipped = []  # (checkpoint, why) passed over by restore_latest
+
+    def remove_partial_writes(self):
+        """Deletes the `<name>_temp` folders a killed save leaves behind."""
+        removed = []
+        for path in glob.glob(os.path.join(self.directory, "*_temp*")):
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
 
     @property
     def latest(self):
@@ -42,9 +72,27 @@ class CheckpointStore:
                 f"weights at step {step} are not finite; checkpoint not written")
         return self.manager.save(checkpoint_number=step)
 
+    def newest_readable(self):
+        """The newest checkpoint that reads back completely, walking back past
+        damaged ones (listed in `skipped`); None when the run has none. Raises
+        NoReadableCheckpointError when every checkpoint is damaged."""
+        candidates = list(reversed(self.manager.checkpoints))
+        self.skipped = []
+        for path in candidates:
+            reason = unreadable_reason(path)
+            if reason is None:
+                return path
+            self.skipped.append((path, reason))
+        if not candidates:
+            return None
+        listed = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in self.skipped)
+        raise NoReadableCheckpointError(
+            f"no checkpoint in {self.directory!r} reads back ({listed}); start again "
+            "with a new --logdir (the damaged files were left as they are)")
+
     def restore_latest(self):
-        """Restores the newest checkpoint; returns its step, or 0 when none."""
-        path = self.latest
+        """Restores `newest_readable()`; returns its step, or 0 when none."""
+        path = self.newest_readable()
         if path is None:
             return 0
         self.checkpoint.restore(path).assert_existing_objects_matched()

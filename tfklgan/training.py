@@ -14,6 +14,7 @@ alternating methods).
 import dataclasses
 import json
 import os
+import sys
 from typing import Optional
 
 import keras
@@ -83,16 +84,28 @@ def build_gan(config, num_classes=0):
     return gan
 
 
+def settings_paths(logdir):
+    """config.json of a run, and its copy beside the checkpoints (which keeps a
+    run resumable when config.json is lost)."""
+    return (os.path.join(logdir, "config.json"),
+            os.path.join(logdir, "checkpoints", "config.json"))
+
+
 def _check_logdir(config):
     """Refuses a run directory that would mix or overwrite runs; returns the
     changeable settings a resume changes ({name: [old, new]})."""
-    config_path = os.path.join(config.logdir, "config.json")
     has_checkpoints = os.path.isfile(os.path.join(config.logdir, "checkpoints", "checkpoint"))
     if config.resume:
-        if not os.path.isfile(config_path):
-            raise RunDirectoryError(f"--resume: no run in {config.logdir!r} (no config.json); "
-                                    "drop --resume to start one")
-        with open(config_path) as handle:
+        stored_path = next((p for p in settings_paths(config.logdir) if os.path.isfile(p)), None)
+        if stored_path is None:
+            if has_checkpoints:  # a run from before the settings copy, config.json lost
+                print(f"warning: {config.logdir!r} has checkpoints but no stored settings; "
+                      "resuming with the settings given, which cannot be checked",
+                      file=sys.stderr)
+                return {}
+            raise RunDirectoryError(f"--resume: no run in {config.logdir!r} (no config.json "
+                                    "and no checkpoints); drop --resume to start one")
+        with open(stored_path) as handle:
             stored = TrainConfig.from_json(handle.read())
         diffs = config.differences(stored)
         if diffs:
@@ -103,8 +116,8 @@ def _check_logdir(config):
                                     "learning rates, length, intervals, evaluation and "
                                     "outputs)")
         return config.changes(stored)
-    if has_checkpoints:
-        raise RunDirectoryError(f"{config.logdir!r} already holds a run with checkpoints; "
+    if has_checkpoints or os.path.isfile(settings_paths(config.logdir)[0]):
+        raise RunDirectoryError(f"{config.logdir!r} already holds a run; "
                                 "pass --resume to continue it or choose a new --logdir "
                                 "(nothing was overwritten)")
     return {}
@@ -193,11 +206,18 @@ def _train(config, extra_callbacks, changes):
         gan = build_gan(config, num_classes)
     store = CheckpointStore(gan, os.path.join(config.logdir, "checkpoints"),
                             config.keep_checkpoints)
+    for path in store.remove_partial_writes():
+        print(f"removed {path}, left by an interrupted checkpoint write", file=sys.stderr)
     start = store.restore_latest() if config.resume else 0
+    for path, why in store.skipped:
+        print(f"warning: skipped damaged checkpoint {path} ({why}); resuming from step "
+              f"{start}", file=sys.stderr)
     set_learning_rates(gan.g_optimizer, gan.d_optimizer, config)  # resumes may change them
-    os.makedirs(config.logdir, exist_ok=True)
-    with open(os.path.join(config.logdir, "config.json"), "w") as handle:
-        handle.write(config.to_json())
+    for path in settings_paths(config.logdir):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as handle:
+            handle.write(config.to_json())
+        os.replace(path + ".tmp", path)
     _write_run_info(config, start, changes, {
         "num_classes": num_classes,
         "class_names": list(train_data.class_names) if conditional else [],
@@ -271,8 +291,8 @@ def _train(config, extra_callbacks, changes):
 def load_run(logdir, checkpoint=None):
     """(gan, config, run info) of a run directory, restored from its newest
     (or the given) checkpoint. For sampling, export and evaluation."""
-    config_path = os.path.join(logdir, "config.json")
-    if not os.path.isfile(config_path):
+    config_path = next((p for p in settings_paths(logdir) if os.path.isfile(p)), None)
+    if config_path is None:
         raise RunDirectoryError(f"{logdir!r} is not a tfklgan run directory (no config.json)")
     with open(config_path) as handle:
         config = TrainConfig.from_json(handle.read())
@@ -280,7 +300,9 @@ def load_run(logdir, checkpoint=None):
         info = json.load(handle)
     gan = build_gan(dataclasses.replace(config, jit_compile=False), info["num_classes"])
     store = CheckpointStore(gan, os.path.join(logdir, "checkpoints"), config.keep_checkpoints)
-    path = checkpoint or store.latest
+    path = checkpoint or store.newest_readable()
+    for skipped, why in store.skipped:
+        print(f"warning: skipped damaged checkpoint {skipped} ({why})", file=sys.stderr)
     if path is None:
         raise RunDirectoryError(f"{logdir!r} has no checkpoint yet")
     store.checkpoint.restore(path).expect_partial()
