@@ -81,8 +81,54 @@ def test_npz_source_and_errors(tmp_path):
     with pytest.raises(ValueError, match="must be"):
         data.load_split(config(f"npz:{tmp_path / 'bad.npz'}"))
     np.savez(tmp_path / "nan.npz", x=np.full((4, 8, 8), np.nan))
-    with pytest.raises(ValueError, match="finite values"):
+    with pytest.raises(ValueError, match="256 NaN or inf values"):
         data.load_split(config(f"npz:{tmp_path / 'nan.npz'}"))
+
+
+def test_npz_pixel_ranges_are_detected_or_stated(tmp_path, capfd):
+    x = np.random.RandomState(0).randint(0, 256, (20, 8, 8)).astype(np.uint8)
+
+    def load(name, **arrays):
+        np.savez(tmp_path / name, **arrays)
+        return lambda **kw: data.load_split(config(f"npz:{tmp_path / name}", image_size=8,
+                                                   split="all", **kw)).images[..., 0]
+
+    unit = load("unit.npz", x=x / 255.0)  # float in [0, 1]: was read as near-black
+    np.testing.assert_array_equal(unit(), x)
+    assert "read as 0-1" in capfd.readouterr().err
+    np.testing.assert_array_equal(load("byte.npz", x=x.astype(np.float32))(), x)
+    assert "read as 0-255" in capfd.readouterr().err
+    stated = load("stated.npz", x=x.astype(np.float64))
+    np.testing.assert_array_equal(stated(npz_range="0-255"), x)
+    with pytest.raises(ValueError, match=r"ranges over \[0, 255\], outside the 0-1"):
+        stated(npz_range="0-1")
+    with pytest.raises(ValueError, match=r"ranges over \[-1, 1\]"):
+        load("signed.npz", x=x / 127.5 - 1.0)()
+    with pytest.raises(ValueError, match="npz_range must be one of"):
+        config("npz:x.npz", npz_range="0-65535")
+
+
+def test_npz_labels_ids_or_one_hot_and_bad_labels_located(tmp_path):
+    x = np.zeros((500, 8, 8), np.uint8)
+    ids = np.arange(500) % 10
+
+    def labels(y):
+        np.savez(tmp_path / "l.npz", x=x, y=y)
+        return data.load_split(config(f"npz:{tmp_path / 'l.npz'}", image_size=8,
+                                      split="all"))
+
+    one_hot = labels(np.eye(10)[ids])  # used to fail: could not broadcast (500,10)
+    np.testing.assert_array_equal(one_hot.labels, ids)
+    assert one_hot.num_classes == 10
+    bad = ids.copy()
+    bad[[3, 70, 71, 200, 201]] = -1  # used to say the dataset "has no labels"
+    with pytest.raises(ValueError, match=r"5 negative or non-finite labels \(at \[3, 70, 71, "
+                                         r"200, 201\]\)"):
+        labels(bad)
+    with pytest.raises(ValueError, match="1 negative or non-finite labels"):
+        labels(np.r_[np.nan, ids[1:].astype(float)])
+    with pytest.raises(ValueError, match="rows are not one-hot"):
+        labels(np.full((500, 10), 0.1))
 
 
 def _write_images(folder, specs):

@@ -25,6 +25,7 @@ HELP = {
     "celeba_dir": "local CelebA folder with img_align_celeba/ and list_attr_celeba.txt",
     "cache_dir": "where decoded images are cached (default ~/.cache/tfklgan)",
     "download": "allow TFDS downloads when the data is not prepared",
+    "npz_range": "npz: float images are auto (detected), 0-1 or 0-255; uint8 is always 0..255",
     "batch_size": "global batch size (split over replicas)",
     "epochs": "passes over the training split",
     "steps": "generator steps; > 0 overrides --epochs",

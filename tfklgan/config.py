@@ -11,7 +11,7 @@ import json
 from typing import Optional, Tuple
 
 from tfklgan import objectives
-from tfklgan.data import DataConfig, RESIZE_PROTOCOLS, dataset_names, SOURCES, PREFIXES
+from tfklgan.data import DataConfig, NPZ_RANGES, RESIZE_PROTOCOLS, dataset_names, SOURCES, PREFIXES
 from tfklgan.networks import IMAGE_SIZES, NETWORKS
 from tfklgan.networks.base import INITS, LATENT_DISTRIBUTIONS
 
@@ -44,6 +44,7 @@ class TrainConfig:
     celeba_dir: Optional[str] = None
     cache_dir: Optional[str] = None
     download: bool = True
+    npz_range: str = "auto"
     # how long
     batch_size: int = 64
     epochs: int = 1
@@ -131,7 +132,8 @@ class TrainConfig:
             validation_fraction=self.validation_fraction,
             max_examples=self.max_examples or None, seed=self.seed, resize=self.resize,
             attributes=tuple(self.attributes), data_dir=self.data_dir,
-            celeba_dir=self.celeba_dir, download=self.download, **kwargs)
+            celeba_dir=self.celeba_dir, download=self.download, npz_range=self.npz_range,
+            **kwargs)
 
     def objective_options(self):
         """The config values the method's objective factory accepts."""
@@ -161,6 +163,8 @@ class TrainConfig:
         need(self.dataset in SOURCES or (prefix in PREFIXES and ":" in self.dataset),
              f"--dataset={self.dataset!r} is unknown; choose one of {dataset_names()}")
         need(self.channels in (0, 1, 3), f"--channels must be 0 (auto), 1 or 3, got {self.channels}")
+        need(self.npz_range in NPZ_RANGES,
+             f"--npz_range must be one of {NPZ_RANGES}, got {self.npz_range!r}")
         need(self.resize in RESIZE_PROTOCOLS,
              f"--resize must be one of {RESIZE_PROTOCOLS}, got {self.resize!r}")
         need(self.optimizer in OPTIMIZERS,

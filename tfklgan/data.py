@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -58,6 +59,8 @@ class DataConfig:
     data_dir: TFDS data directory; celeba_dir: a local CelebA folder.
     cache_dir: where decoded file-based sources are cached.
     download: allow TFDS downloads when the data is not prepared.
+    npz_range: how `npz:` float images are read: "auto" (detected: [0, 1] or
+      [0, 255]), "0-1" or "0-255"; uint8 images are always 0..255.
     """
     name: str = "mnist_sample"
     image_size: int = 28
@@ -72,8 +75,11 @@ class DataConfig:
     celeba_dir: Optional[str] = None
     cache_dir: str = os.path.join(os.path.expanduser("~"), ".cache", "tfklgan")
     download: bool = True
+    npz_range: str = "auto"
 
     def __post_init__(self):
+        if self.npz_range not in NPZ_RANGES:
+            raise ValueError(f"npz_range must be one of {NPZ_RANGES}, got {self.npz_range!r}")
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
         if self.channels not in (1, 3):
@@ -143,7 +149,70 @@ def mnist_sample_source(_config):
     return _array_source(x.reshape(-1, 28, 28, 1).astype(np.uint8), y)
 
 
-def npz_source(path, _config):
+NPZ_RANGES = ("auto", "0-1", "0-255")
+
+
+def _npz_images(x, path, stated):
+    """x as uint8 [n, H, W, C]: uint8 as is; other numbers in [0, 1] (scaled by
+    255) or [0, 255], detected (`stated` "auto") or as stated."""
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise ValueError(f"{path!r}: 'x' must be [n, H, W] or [n, H, W, 1 or 3], "
+                         f"got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.number) and not np.iscomplexobj(x)):
+        raise ValueError(f"{path!r}: 'x' must hold numbers, got dtype {x.dtype}")
+    if x.dtype == np.uint8:
+        return x
+    finite = np.isfinite(x)
+    if not finite.all():
+        raise ValueError(f"{path!r}: 'x' holds {int(np.size(x) - finite.sum())} NaN or "
+                         "inf values; images must be finite")
+    low, high = float(x.min()), float(x.max())
+    if stated == "auto":
+        stated = "0-1" if low >= 0 and high <= 1 and np.issubdtype(x.dtype, np.floating) \
+            else "0-255"
+        print(f"{path}: 'x' is {x.dtype} in [{low:g}, {high:g}]; read as {stated} "
+              f"(--npz_range states it)", file=sys.stderr)
+    top = 1.0 if stated == "0-1" else 255.0
+    if low < 0 or high > top:
+        raise ValueError(f"{path!r}: 'x' ranges over [{low:g}, {high:g}], outside the "
+                         f"{stated} range; save images as uint8 0..255 or floats in "
+                         "[0, 1] or [0, 255] (--npz_range)")
+    return np.round(np.asarray(x, np.float64) * (255.0 / top)).astype(np.uint8)
+
+
+def _npz_labels(y, count, path):
+    """y as int64 class ids [n]: integer ids [n] or one-hot rows [n, K]."""
+    y = np.asarray(y)
+    if y.ndim == 2:
+        one_hot = np.all((y == 0) | (y == 1), axis=1) & (y.sum(axis=1) == 1)
+        if not one_hot.all():
+            bad = np.flatnonzero(~one_hot)
+            raise ValueError(f"{path!r}: 'y' is [n, K] but {len(bad)} rows are not one-hot "
+                             f"(first at rows {bad[:5].tolist()}); give class ids [n] or "
+                             "one-hot rows")
+        y = np.argmax(y, axis=1)
+    if y.ndim != 1:
+        raise ValueError(f"{path!r}: 'y' must be class ids [n] or one-hot [n, K], "
+                         f"got shape {y.shape}")
+    if len(y) != count:
+        raise ValueError(f"{path!r}: 'y' has {len(y)} labels for {count} images")
+    if not np.issubdtype(y.dtype, np.number):
+        raise ValueError(f"{path!r}: 'y' must hold integer class ids, got dtype {y.dtype}")
+    bad = ~np.isfinite(y) | (y < 0) if np.issubdtype(y.dtype, np.floating) else y < 0
+    if bad.any():
+        where = np.flatnonzero(bad)
+        raise ValueError(f"{path!r}: 'y' holds {len(where)} negative or non-finite labels "
+                         f"(at {where[:5].tolist()}{' ...' if len(where) > 5 else ''}); "
+                         "class ids must be 0, 1, 2, ...")
+    if np.any(y != np.round(y)):
+        raise ValueError(f"{path!r}: 'y' holds fractional values; give integer class ids")
+    return y.astype(np.int64)
+
+
+def npz_source(path, config):
+    """Arrays 'x' (images, see `_npz_images`) and optional 'y' (labels)."""
     if not os.path.isfile(path):
         raise DatasetUnavailableError(
             f"npz file {path!r} does not exist; give the path of an .npz file "
@@ -154,16 +223,8 @@ def npz_source(path, _config):
                              "save the images under the key 'x'")
         x = arrays["x"]
         y = arrays["y"] if "y" in arrays else None
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise ValueError(f"{path!r}: 'x' must be [n, H, W] or [n, H, W, 1 or 3], "
-                         f"got shape {x.shape}")
-    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 255:
-        raise ValueError(f"{path!r}: 'x' must hold finite values in 0..255")
-    if y is not None and len(y) != len(x):
-        raise ValueError(f"{path!r}: 'y' has {len(y)} labels for {len(x)} images")
-    return _array_source(np.round(x).astype(np.uint8), y)
+    x = _npz_images(x, path, config.npz_range)
+    return _array_source(x, None if y is None else _npz_labels(y, len(x), path))
 
 
 def _fingerprint(*parts):
