@@ -338,3 +338,20 @@ def test_lost_config_json_resumes_from_the_copy_beside_the_checkpoints(tmp_path)
         train(tiny_config(tmp_path, steps=4, resume=True, width=8))  # still checked
     assert train(tiny_config(tmp_path, steps=4, resume=True)).step == 4
     assert os.path.isfile(os.path.join(first.logdir, "config.json"))
+
+
+def test_conditional_export_sample_returns_the_classes_drawn(tmp_path):
+    from tfklgan.export import export_generator, load_exported
+    from tfklgan.training import build_gan
+    cfg = tiny_config(tmp_path, method="cgan", network="cgan28", image_size=28,
+                      latent_dim=100, minibatch_discrimination=False, ema_decay=0.0,
+                      latent_distribution="uniform")
+    gan = build_gan(cfg, num_classes=10)
+    export_generator(gan, str(tmp_path / "export"), class_names=[str(i) for i in range(10)])
+    model, info = load_exported(str(tmp_path / "export"))
+    out = model.signatures["sample"](num=tf.constant(12), seed=tf.constant(3, tf.int64))
+    np.testing.assert_array_equal(out["classes"].numpy(), np.arange(12) % 10)
+    np.testing.assert_array_equal(out["labels"].numpy(), np.eye(10)[np.arange(12) % 10])
+    again = model.signatures["generate"](latents=out["latents"], labels=out["labels"])
+    np.testing.assert_allclose(again["images"].numpy(), out["images"].numpy(), atol=1e-6)
+    assert info["num_classes"] == 10

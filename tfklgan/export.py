@@ -1,11 +1,15 @@
 """SavedModel export of a generator, with serving signatures.
 
-Signatures (all take float32 latents [n, latent_dim] from the training prior):
-- `serving_default` / `generate`: {"images": float32 [n, H, W, C] in [-1, 1],
-  "images_uint8": uint8 [n, H, W, C]}; class-conditional generators also take
-  `labels`, one-hot float32 [n, num_classes].
-- `sample`: `num` (int32) and `seed` (int64) scalars -> latents from the prior
-  and the images they give.
+Signatures:
+- `serving_default` and `generate` (the same function): `latents` float32
+  [n, latent_dim] drawn from the training prior, and for class-conditional
+  generators `labels`, one-hot float32 [n, num_classes] ->
+  {"images": float32 [n, H, W, C] in [-1, 1], "images_uint8": uint8 [n, H, W, C]}.
+- `sample`: `num` (int32 scalar) and `seed` (int64 scalar) ->
+  {"latents": float32 [num, latent_dim] from the prior (stateless, so the same
+  seed gives the same latents), "images", "images_uint8"}; class-conditional
+  generators draw the classes 0, 1, 2, ... in turn and also return them as
+  "classes" (int32 [num]) and "labels" (one-hot float32 [num, num_classes]).
 `tfklgan.json` beside the SavedModel records latent_dim, num_classes, class
 names and the prior.
 """
@@ -56,13 +60,12 @@ class _GeneratorModule(tf.Module):
             latents = tf.random.stateless_uniform(shape, seed2, -1.0, 1.0, alg="philox")
         else:
             latents = tf.random.stateless_normal(shape, seed2, alg="philox")
-        if self.num_classes:
-            classes = tf.range(num) % self.num_classes
-            outputs = self._generate_conditional(
-                latents, tf.one_hot(classes, self.num_classes))
-        else:
-            outputs = self._generate(latents)
-        return {"latents": latents, **outputs}
+        if not self.num_classes:
+            return {"latents": latents, **self._generate(latents)}
+        classes = tf.range(num) % self.num_classes
+        labels = tf.one_hot(classes, self.num_classes)
+        return {"latents": latents, "classes": classes, "labels": labels,
+                **self._generate_conditional(latents, labels)}
 
 
 def export_generator(gan, directory, use_ema=True, class_names=()):
