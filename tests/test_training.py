@@ -355,3 +355,15 @@ def test_conditional_export_sample_returns_the_classes_drawn(tmp_path):
     again = model.signatures["generate"](latents=out["latents"], labels=out["labels"])
     np.testing.assert_allclose(again["images"].numpy(), out["images"].numpy(), atol=1e-6)
     assert info["num_classes"] == 10
+
+
+def test_progress_bar_numbers_epochs_of_the_run_and_stops_where_training_did(tmp_path,
+                                                                          capsys):
+    train(tiny_config(tmp_path / "a", steps=8, verbose=1))  # 4 steps per epoch
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "Epoch 3/3" not in out
+    with pytest.raises(TrainingDivergedError, match="at step 2"):
+        train(tiny_config(tmp_path / "b", steps=8, verbose=1, g_lr=1e30, d_lr=1e30,
+                          minibatch_discrimination=False))
+    out = capsys.readouterr().out
+    assert "2/2" in out and "4/4" not in out  # stopped at step 2, not shown as complete

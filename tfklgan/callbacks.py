@@ -49,6 +49,26 @@ def append_csv(path, columns, row):
         writer.writerow(row)
 
 
+class ProgressBar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar for a run trained in one `fit` call per epoch: shows
+    "Epoch e/E" of the whole run (Keras alone would print "Epoch 2/2", "Epoch
+    3/3", ...), and when training stops early (divergence) it ends at the step
+    reached instead of showing the epoch as complete."""
+
+    def __init__(self, total_epochs):
+        super().__init__()
+        self.total_epochs = total_epochs
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = self.total_epochs
+
+    def _finalize_progbar(self, logs):
+        if self.model is not None and self.model.stop_training and self.progbar is not None:
+            self.target = self.progbar.target = self.seen
+        super()._finalize_progbar(logs)
+
+
 class NonFiniteGuard(keras.callbacks.Callback):
     """Stops training at the first step whose metrics are NaN or inf.
 

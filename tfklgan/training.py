@@ -250,6 +250,8 @@ def _train(config, extra_callbacks, changes):
             CheckpointStore(gan, os.path.join(config.logdir, "best"), keep=1), guard,
             start_step=start))
     callbacks.extend(extra_callbacks)
+    if config.verbose:
+        callbacks.append(cb.ProgressBar(total_epochs=-(-total // per_epoch)))
     history = {}
     for epoch, steps in _segments(start, total, per_epoch):
         step = int(gan.g_optimizer.iterations.numpy())
