@@ -367,3 +367,39 @@ def test_progress_bar_numbers_epochs_of_the_run_and_stops_where_training_did(tmp
                           minibatch_discrimination=False))
     out = capsys.readouterr().out
     assert "2/2" in out and "4/4" not in out  # stopped at step 2, not shown as complete
+
+
+@pytest.mark.slow
+def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
+    """SIGKILL at seeded random moments (during start-up, training or a
+    checkpoint write), then --resume, until the run completes."""
+    settings = dict(steps=60, checkpoint_every=4, log_every=2, sample_every=10)
+    whole = train(tiny_config(tmp_path / "whole", **settings))
+    expected = [w.numpy() for w in load_run(whole.logdir)[0].weights]
+    logdir = tmp_path / "killed"
+    args = [TRAIN, "--minibatch_discrimination", "--ema_decay=0.5", f"--logdir={logdir}",
+            *[f"--{k}={v}" for k, v in settings.items()], *TINY]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    rng = np.random.default_rng(0)
+    kills = 0
+    for _ in range(4):
+        resume = ["--resume"] if (logdir / "config.json").exists() else []
+        proc = subprocess.Popen([sys.executable, *args, *resume], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=float(rng.uniform(6.0, 11.0)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            kills += 1
+        else:
+            break
+    proc = run_script(*args, "--resume")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert kills >= 1
+    for a, b in zip(expected, load_run(str(logdir))[0].weights):
+        np.testing.assert_array_equal(a, b.numpy())
+    with open(logdir / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == list(range(2, 61, 2))
+    assert all(value not in ("", None) for row in rows for value in row.values())
