@@ -1,4 +1,6 @@
-"""Score a trained generator with IS, FID and KID (TF-GAN's functions).
+"""Score a trained generator: IS, FID and KID (TF-GAN's functions), precision,
+recall, density and coverage; for class-conditional generators also the
+domain classifier's accuracy per requested class and intra-class FID.
 
   python scripts/evaluate.py --logdir=runs/klgan --output=runs/klgan/scores.json
   python scripts/evaluate.py --saved_model=exports/klgan --dataset=celeba --image_size=32 ...
@@ -45,13 +47,19 @@ flags.DEFINE_bool("floor", True, "also score the real train split against the re
 flags.DEFINE_integer("seed", 0, "seed of the generated set")
 flags.DEFINE_integer("batch_size", 200, "images per feature-network batch")
 flags.DEFINE_string("output", None, "JSON file to write (default: print only)")
+flags.DEFINE_enum("resize_filter", "tfgan", ["tfgan", "clean"],
+                  "resizing to the feature network's input: tfgan (bilinear, as TF-GAN's "
+                  "examples) or clean (antialiased bicubic, as PIL and clean-fid)")
 FLAGS = flags.FLAGS
+SCORES = ("fid", "inception_score", "kid", "kid_std", "precision", "recall", "density",
+          "coverage")
 
 
 def _generator():
-    """(generate(start, size), weights, data config, source description)."""
+    """(generate(start, size), weights, data config, source description, the
+    class asked of each generated sample or None)."""
     from tfklgan.data import DataConfig
-    from tfklgan.evaluation import gan_generator, sample_inputs
+    from tfklgan.evaluation import gan_generator, requested_classes, sample_inputs
     from tfklgan.export import load_exported
     from tfklgan.training import load_run
     eval_config = _eval_config()
@@ -60,6 +68,7 @@ def _generator():
     if FLAGS.logdir:
         gan, config, _ = load_run(FLAGS.logdir, FLAGS.checkpoint)
         generate, weights = gan_generator(gan, eval_config)
+        num_classes = gan.num_classes
         data_config = config.data_config()
         source = FLAGS.checkpoint or f"{FLAGS.logdir} (newest checkpoint)"
     else:
@@ -77,6 +86,7 @@ def _generator():
                 inputs["labels"] = labels[start:start + size]
             return signature(**inputs)["images"].numpy()
         weights = info["weights"]
+        num_classes = info["num_classes"]
         data_config = DataConfig(FLAGS.dataset, image_size=FLAGS.image_size,
                                  channels=FLAGS.channels or info["image_shape"][-1])
         source = FLAGS.saved_model
@@ -85,7 +95,8 @@ def _generator():
                   "cache_dir") if getattr(FLAGS, k)}
     if "dataset" in overrides:
         overrides["name"] = overrides.pop("dataset")
-    return generate, weights, dataclasses.replace(data_config, **overrides), source
+    return (generate, weights, dataclasses.replace(data_config, **overrides), source,
+            requested_classes(num_classes, FLAGS.num_samples))
 
 
 def _eval_config():
@@ -95,25 +106,24 @@ def _eval_config():
                       inception_path=FLAGS.inception_path,
                       classifier_path=FLAGS.classifier_path,
                       num_samples=FLAGS.num_samples, real_split=FLAGS.real_split,
-                      real_samples=FLAGS.real_samples, use_ema=FLAGS.ema, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
+                      real_samples=FLAGS.real_samples, resize_filter=FLAGS.resize_filter,
+                      use_ema=FLAGS.ema, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
                       **kwargs)
 
 
 def main(argv):
     del argv
     from tfklgan import metrics
-    from tfklgan.evaluation import RealStatistics, evaluate_generator
-    from tfklgan.feature_networks import default_classifier_path, load_feature_network
+    from tfklgan.evaluation import RealStatistics, evaluate_generator, feature_network_of
+    from tfklgan.feature_networks import default_classifier_path
     started = time.time()
     try:
         eval_config = _eval_config()
-        generate, weights, data_config, source = _generator()
+        generate, weights, data_config, source, classes = _generator()
         if not eval_config.classifier_path:  # MNIST-like data: the shipped classifier
             eval_config = dataclasses.replace(
                 eval_config, classifier_path=default_classifier_path(data_config.name))
-        feature_network = load_feature_network(eval_config.feature_network,
-                                               eval_config.inception_path,
-                                               eval_config.classifier_path)
+        feature_network = feature_network_of(eval_config)
         real = RealStatistics(data_config, eval_config, feature_network)
         floor = None
         if FLAGS.floor:
@@ -128,10 +138,11 @@ def main(argv):
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    result = evaluate_generator(generate, weights, real, feature_network, eval_config)
+    result = evaluate_generator(generate, weights, real, feature_network, eval_config,
+                                classes)
     report = {"source": source, "dataset": data_config.name, "seed": FLAGS.seed,
-              "scores": {k: result[k] for k in ("fid", "inception_score", "kid", "kid_std")},
-              "protocol": result["protocol"], "real_floor": floor,
+              "scores": {k: result[k] for k in SCORES}, "protocol": result["protocol"],
+              "conditional": result.get("conditional"), "real_floor": floor,
               "seconds": time.time() - started}
     text = json.dumps(report, indent=2)
     if FLAGS.output:

@@ -66,7 +66,14 @@ def test_evaluation_during_training_and_evaluate_script(tmp_path):
                       f"--cache_dir={tmp_path / 'cache'}", f"--output={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.load(open(out))
-    assert set(report["scores"]) == {"fid", "inception_score", "kid", "kid_std"}
+    assert set(report["scores"]) == {"fid", "inception_score", "kid", "kid_std", "precision",
+                                     "recall", "density", "coverage"}
+    assert 0 <= report["scores"]["recall"] <= 1 and report["scores"]["density"] >= 0
+    protocol = report["protocol"]
+    assert protocol["resize_filter"] == "tfgan" and protocol["k"] == {
+        "precision_recall": 3, "density_coverage": 5}
+    assert set(protocol["versions"]) == {"tensorflow", "keras", "tensorflow_gan"}
+    assert protocol["versions"]["tensorflow_gan"]
     assert report["protocol"]["generated_count"] == 100
     assert report["protocol"]["real"]["split"] == "validation"
     shipped = json.load(open(os.path.join(PACKAGED_MNIST_CLASSIFIER, "metrics.json")))
@@ -103,3 +110,63 @@ def test_shipped_mnist_classifier_loads_offline_and_is_accurate():
 def test_classifier_feature_network_without_a_path_says_what_to_pass():
     with pytest.raises(ValueError, match="needs --classifier_path"):
         load_feature_network("classifier")
+
+
+def test_class_scores_per_requested_class():
+    from tfklgan.evaluation import class_scores
+    rng = np.random.RandomState(0)
+    classes = np.arange(300) % 3
+    logits = np.eye(3)[classes] * 5.0
+    logits[classes == 2] = np.eye(3)[0] * 5.0          # every "2" looks like a 0
+    logits[np.flatnonzero(classes == 1)[:50]] = np.eye(3)[2] * 5.0  # half the 1s are 2s
+    features = rng.normal(size=(300, 4)) + classes[:, None]
+    real_labels = np.arange(600) % 3
+    real_features = rng.normal(size=(600, 4)) + real_labels[:, None]
+    result = class_scores(real_features, real_labels, (logits, features), classes)
+    accuracy = [result["per_class"][str(c)]["accuracy"] for c in range(3)]
+    assert accuracy == [1.0, 0.5, 0.0]
+    assert result["mean_accuracy"] == pytest.approx(0.5)
+    for c in range(3):
+        assert result["per_class"][str(c)]["intra_fid"] == pytest.approx(
+            metrics.frechet_distance(real_features[real_labels == c], features[classes == c]))
+    assert result["per_class"]["0"]["generated"] == 100 and result["per_class"]["0"]["real"] == 200
+
+
+def test_clean_resize_filter_matches_pil_bicubic_on_a_real_digit():
+    from PIL import Image
+    from tfklgan.feature_networks import FeatureNetwork
+    digit = data.load_split(data.DataConfig("mnist_sample", split="all")).images[0, :, :, 0]
+    as_float = digit.astype(np.float32) / 127.5 - 1.0
+    for size in (299, 13):  # up (Inception) and down
+        pil = np.asarray(Image.fromarray(as_float, mode="F").resize((size, size),
+                                                                     Image.BICUBIC))
+        net = FeatureNetwork("x", "x", size, 1, run=None, resize_filter="clean")
+        ours = net.preprocess(as_float[None, :, :, None]).numpy()[0, :, :, 0]
+        np.testing.assert_allclose(ours, pil, atol=1e-4)
+        bilinear = FeatureNetwork("x", "x", size, 1, run=None).preprocess(
+            as_float[None, :, :, None]).numpy()[0, :, :, 0]
+        assert np.abs(bilinear - pil).max() > 1e-2  # the filters really differ
+    with pytest.raises(ValueError, match="unknown resize filter 'lanczos'"):
+        load_feature_network("classifier", classifier_path=PACKAGED_MNIST_CLASSIFIER,
+                             resize_filter="lanczos")
+
+
+@pytest.mark.slow
+def test_evaluate_script_scores_a_conditional_generator_per_class(tmp_path):
+    cfg = tiny_config(tmp_path, method="cgan", network="cgan28", image_size=28, steps=2,
+                      latent_dim=100, latent_distribution="uniform",
+                      minibatch_discrimination=False, ema_decay=0.0)
+    result = train(cfg)
+    out = tmp_path / "scores.json"
+    proc = run_script(os.path.join(ROOT, "scripts", "evaluate.py"),
+                      f"--logdir={result.logdir}", "--feature_network=classifier",
+                      "--num_samples=200", "--resize_filter=clean", "--nofloor",
+                      f"--cache_dir={tmp_path / 'cache'}", f"--output={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.load(open(out))
+    conditional = report["conditional"]
+    assert sorted(conditional["per_class"], key=int) == [str(c) for c in range(10)]
+    assert all(e["generated"] == 20 and 0 <= e["accuracy"] <= 1
+               for e in conditional["per_class"].values())
+    assert {"mean_accuracy", "mean_intra_fid"} <= set(conditional)
+    assert report["protocol"]["resize_filter"] == "clean"

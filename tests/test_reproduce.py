@@ -39,6 +39,7 @@ def test_klgan_table1_tiny_proxy(tmp_path):
     assert "train images 4500" in text and "width 4" in text and "batch size 16" in text
     assert "64 generated images against 64 real images of the validation split" in text
     assert "Kendall's tau between the paper's ranking and ours" in text
+    assert "| klgan, with MBD |" in text.split("## Fidelity and diversity")[1]
     with open(os.path.join(out_dir, "table.csv")) as handle:
         assert len(list(csv.DictReader(handle))) == 8
     assert sorted(os.listdir(os.path.join(out_dir, "plots"))) == ["fid_hinge.png",

@@ -68,6 +68,8 @@ HELP = {
     "eval_every": "score FID, IS and KID every N steps (0 = off); keeps the best-FID checkpoint",
     "eval_samples": "generated (and real) images per evaluation (10,000 as in the KL-GAN paper)",
     "eval_real_samples": "real reference images per evaluation; 0: as many as --eval_samples",
+    "eval_resize_filter": "resizing to the feature network's input: tfgan (bilinear, TF-GAN's "
+                          "examples) or clean (antialiased bicubic, as PIL and clean-fid)",
     "eval_split": "real reference split: validation (held out, default), train or all",
     "eval_feature_network": "inception (TF-GAN's) or classifier (--classifier_path)",
     "eval_ema": "evaluate the EMA generator when the run keeps one",

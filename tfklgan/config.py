@@ -93,6 +93,7 @@ class TrainConfig:
     eval_samples: int = 10_000
     eval_split: str = "validation"
     eval_real_samples: int = 0
+    eval_resize_filter: str = "tfgan"
     eval_feature_network: str = "inception"
     eval_ema: bool = True
     inception_path: Optional[str] = None
@@ -186,6 +187,8 @@ class TrainConfig:
         need(self.eval_samples >= 2, f"--eval_samples must be >= 2, got {self.eval_samples}")
         need(self.eval_real_samples >= 0,
              f"--eval_real_samples must be >= 0 (0: --eval_samples), got {self.eval_real_samples}")
+        need(self.eval_resize_filter in ("tfgan", "clean"),
+             f"--eval_resize_filter must be tfgan or clean, got {self.eval_resize_filter!r}")
         need(self.eval_split in ("train", "validation", "all"),
              f"--eval_split must be train, validation or all, got {self.eval_split!r}")
         need(self.eval_feature_network in ("inception", "classifier"),
@@ -237,6 +240,7 @@ class TrainConfig:
         "steps", "epochs",                                                 # length
         "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",  # intervals
         "eval_every", "eval_samples", "eval_real_samples", "eval_split",   # evaluation
+        "eval_resize_filter",
         "eval_feature_network", "eval_ema", "inception_path", "classifier_path",
         "export_dir", "verbose",                                           # outputs
         "data_dir", "celeba_dir", "cache_dir", "download",                 # where data is

@@ -9,6 +9,7 @@ raw weights, seed), because FIDs from different protocols do not compare.
 import dataclasses
 import math
 import os
+import time
 from typing import Optional
 
 import keras
@@ -18,6 +19,7 @@ import tensorflow as tf
 from tfklgan import data as data_lib
 from tfklgan import metrics
 from tfklgan.callbacks import append_csv, run_step, truncate_csv
+from tfklgan.feature_networks import load_feature_network
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +30,7 @@ class EvalConfig:
     num_samples: int = 10_000
     real_split: str = "validation"
     real_samples: int = 0  # real reference images; 0: as many as num_samples
+    resize_filter: str = "tfgan"  # a key of feature_networks.RESIZE_FILTERS
     use_ema: bool = True
     seed: int = 0
     batch_size: int = 200
@@ -44,16 +47,28 @@ class EvalConfig:
                              f"got {self.real_split!r}")
 
 
+def feature_network_of(eval_config):
+    """The feature network an EvalConfig names (loaded; fails at once if it cannot be)."""
+    return load_feature_network(eval_config.feature_network, eval_config.inception_path,
+                                eval_config.classifier_path, eval_config.resize_filter)
+
+
+def requested_classes(num_classes, count):
+    """The class asked of each of `count` generated samples: 0, 1, 2, ... in
+    turn (None for unconditional generators)."""
+    return np.arange(count) % num_classes if num_classes else None
+
+
 def sample_inputs(latent_dim, distribution, num_classes, count, seed):
     """Fixed latents [count, latent_dim] (and one-hot labels cycling over the
     classes) for a given seed, so every evaluation uses the same set."""
     rng = np.random.default_rng([seed, 7])
+    classes = requested_classes(num_classes, count)
     if distribution == "uniform":
         latents = rng.uniform(-1.0, 1.0, (count, latent_dim)).astype(np.float32)
     else:
         latents = rng.standard_normal((count, latent_dim)).astype(np.float32)
-    labels = (np.eye(num_classes, dtype=np.float32)[np.arange(count) % num_classes]
-              if num_classes else None)
+    labels = np.eye(num_classes, dtype=np.float32)[classes] if num_classes else None
     return latents, labels
 
 
@@ -80,7 +95,8 @@ class RealStatistics:
 
     def __init__(self, data_config, eval_config, feature_network, count=None):
         split_config = dataclasses.replace(data_config, split=eval_config.real_split)
-        images = data_lib.load_split(split_config).images
+        split = data_lib.load_split(split_config)
+        images = split.images
         count = count or eval_config.real_samples or eval_config.num_samples
         self.reference = metrics.RealReference(
             dataset=split_config.name, split=split_config.split,
@@ -92,12 +108,47 @@ class RealStatistics:
         self.activations = metrics.real_activations(
             feature_network, images, self.reference, eval_config.cache_dir,
             eval_config.batch_size)
+        self.labels = split.labels[metrics.reference_sample(len(images), count,
+                                                            split_config.seed)]  # -1: none
 
 
-def evaluate_generator(generate, weights, real, feature_network, eval_config):
-    """Scores and protocol of `generate` against a RealStatistics."""
-    result = metrics.evaluate(generate, eval_config.num_samples, feature_network,
-                              real.activations, eval_config.batch_size)
+def class_scores(real_features, real_labels, generated, classes):
+    """Scores of a class-conditional generator, per requested class c:
+    - accuracy: the share of images asked to be class c that the domain
+      classifier labels c (when its logits are the generator's classes);
+    - intra_fid: the FID of those images against the real images of class c.
+    Returns the per-class values and their means over the classes."""
+    logits, features = generated
+    num_classes = int(classes.max()) + 1
+    per_class = {}
+    for c in range(num_classes):
+        mine, theirs = features[classes == c], real_features[real_labels == c]
+        entry = {"generated": int(len(mine)), "real": int(len(theirs))}
+        if logits.shape[1] == num_classes:
+            entry["accuracy"] = float(np.mean(np.argmax(logits[classes == c], 1) == c))
+        if len(mine) > 1 and len(theirs) > 1:
+            entry["intra_fid"] = metrics.frechet_distance(theirs, mine)
+        per_class[str(c)] = entry
+    summary = {"per_class": per_class}
+    for name in ("accuracy", "intra_fid"):
+        values = [e[name] for e in per_class.values() if name in e]
+        if values:
+            summary[f"mean_{name}"] = float(np.mean(values))
+    return summary
+
+
+def evaluate_generator(generate, weights, real, feature_network, eval_config, classes=None):
+    """Scores and protocol of `generate(start, size)` (images in [-1, 1]) against
+    a RealStatistics; with `classes` (the class asked of each generated sample)
+    and a labelled reference, also the class-conditional scores."""
+    started = time.time()
+    generated = metrics.activations(feature_network, metrics.generated_batches(
+        generate, eval_config.num_samples, eval_config.batch_size))
+    result = metrics.scores(real.activations, generated)
+    if classes is not None and real.labels is not None and np.all(real.labels >= 0):
+        result["conditional"] = class_scores(real.activations[1], real.labels, generated,
+                                             np.asarray(classes))
+    result["seconds"] = time.time() - started
     result["protocol"] = metrics.protocol(feature_network, real.reference,
                                           eval_config.num_samples, eval_config.seed, weights)
     return result
@@ -107,8 +158,9 @@ class EvaluationCallback(keras.callbacks.Callback):
     """Every `every` steps: IS, FID and KID to TensorBoard (`eval/*`) and to
     `csv_path`; the best-FID weights go to their own checkpoint (`best_store`)."""
 
-    COLUMNS = ("step", "fid", "inception_score", "kid", "kid_std", "seconds",
-               "feature_network", "weights")
+    SCORES = ("fid", "inception_score", "kid", "precision", "recall", "density", "coverage")
+    COLUMNS = ("step", "fid", "inception_score", "kid", "kid_std", "precision", "recall",
+               "density", "coverage", "seconds", "feature_network", "weights")
 
     def __init__(self, every, feature_network, real, eval_config, writer, csv_path,
                  best_store, guard, start_step=0):
@@ -121,7 +173,8 @@ class EvaluationCallback(keras.callbacks.Callback):
         self.csv_path = csv_path
         self.best_store = best_store
         self.guard = guard
-        _, kept = truncate_csv(csv_path, start_step)
+        columns, kept = truncate_csv(csv_path, start_step)
+        self.columns = columns or self.COLUMNS  # a resumed run keeps its file's columns
         self.best_fid = min((float(r["fid"]) for r in kept), default=math.inf)
         self.last = None
 
@@ -134,9 +187,9 @@ class EvaluationCallback(keras.callbacks.Callback):
                                     self.eval_config)
         self.last = result
         with self.writer.as_default(step=step):
-            for name in ("fid", "inception_score", "kid"):
+            for name in self.SCORES:
                 tf.summary.scalar(f"eval/{name}", result[name])
-        append_csv(self.csv_path, self.COLUMNS,
+        append_csv(self.csv_path, self.columns,
                    {**result, "step": step, "weights": weights,
                     "feature_network": self.feature_network.identity})
         if result["fid"] < self.best_fid:

@@ -39,6 +39,14 @@ class FeatureNetworkUnavailableError(ValueError):
     """The feature network cannot be loaded; the message says what to pass."""
 
 
+# How images are resized to the feature network's input: FID moves by several
+# points between resizing filters, so every score records which one it used.
+# "tfgan": bilinear without antialiasing, as TF-GAN's examples resize.
+# "clean": antialiased bicubic, which matches PIL's BICUBIC on float images
+#   (to 5e-4 on the 0..255 scale), as clean-fid resizes.
+RESIZE_FILTERS = {"tfgan": ("bilinear", False), "clean": ("bicubic", True)}
+
+
 @dataclasses.dataclass
 class FeatureNetwork:
     """name, identity (name + sha256 of its files or its handle), input size,
@@ -48,7 +56,7 @@ class FeatureNetwork:
     image_size: int
     channels: int
     run: Callable
-    resize_method: str = "bilinear"
+    resize_filter: str = "tfgan"
 
     def preprocess(self, images):
         images = tf.convert_to_tensor(images, tf.float32)
@@ -56,8 +64,9 @@ class FeatureNetwork:
             images = (tf.image.grayscale_to_rgb(images) if self.channels == 3
                       else tf.reduce_mean(images, axis=-1, keepdims=True))
         if images.shape[1] != self.image_size or images.shape[2] != self.image_size:
+            method, antialias = RESIZE_FILTERS[self.resize_filter]
             images = tf.image.resize(images, [self.image_size, self.image_size],
-                                     method=self.resize_method)
+                                     method=method, antialias=antialias)
         return images
 
     def __call__(self, images):
@@ -164,10 +173,16 @@ def classifier(classifier_path=None, **_):
 FEATURE_NETWORKS = {"inception": inception, "classifier": classifier}
 
 
-def load_feature_network(name, inception_path=None, classifier_path=None):
-    """The feature network registered as `name`, from the given paths."""
+def load_feature_network(name, inception_path=None, classifier_path=None,
+                         resize_filter="tfgan"):
+    """The feature network registered as `name`, from the given paths, resizing
+    its inputs with `resize_filter` (a key of RESIZE_FILTERS)."""
     if name not in FEATURE_NETWORKS:
         raise ValueError(f"unknown feature network {name!r}; choose one of "
                          f"{sorted(FEATURE_NETWORKS)}")
-    return FEATURE_NETWORKS[name](inception_path=inception_path,
-                                  classifier_path=classifier_path)
+    if resize_filter not in RESIZE_FILTERS:
+        raise ValueError(f"unknown resize filter {resize_filter!r}; choose one of "
+                         f"{sorted(RESIZE_FILTERS)}")
+    network = FEATURE_NETWORKS[name](inception_path=inception_path,
+                                     classifier_path=classifier_path)
+    return dataclasses.replace(network, resize_filter=resize_filter)

@@ -1,4 +1,5 @@
-"""Inception Score, FID and KID with TF-GAN's own functions.
+"""Inception Score, FID and KID with TF-GAN's own functions, plus precision,
+recall, density and coverage (tfklgan.prdc).
 
 Pure scores of activations (`inception_score`, `frechet_distance`,
 `kernel_distance`) call TF-GAN's `classifier_score_from_logits`,
@@ -13,11 +14,12 @@ import dataclasses
 import hashlib
 import json
 import os
-import time
 
 import numpy as np
 import tensorflow as tf
 
+from tfklgan.prdc import (DENSITY_COVERAGE_K, PRECISION_RECALL_K,
+                          precision_recall_density_coverage)
 from tfklgan.tfgan_compat import load_classifier_metrics
 
 
@@ -75,14 +77,16 @@ def generated_batches(generate, num_samples, batch_size):
 
 
 def scores(real, generated):
-    """IS of the generated logits, FID and KID of the features.
+    """IS of the generated logits; FID, KID, precision, recall, density and
+    coverage of the features (tfklgan.prdc).
 
     real, generated: (logits, features) pairs.
     """
     kid, kid_std = kernel_distance(real[1], generated[1])
     return {"inception_score": inception_score(generated[0]),
             "fid": frechet_distance(real[1], generated[1]),
-            "kid": kid, "kid_std": kid_std}
+            "kid": kid, "kid_std": kid_std,
+            **precision_recall_density_coverage(real[1], generated[1])}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +103,8 @@ class RealReference:
     max_examples: int = 0
 
     def key(self, feature_network):
-        text = json.dumps([dataclasses.asdict(self), feature_network.identity], sort_keys=True)
+        text = json.dumps([dataclasses.asdict(self), feature_network.identity,
+                           feature_network.resize_filter], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -134,26 +139,27 @@ def real_activations(feature_network, images, reference, cache_dir, batch_size=2
     return result
 
 
+def _versions():
+    import importlib.metadata
+    import keras
+    versions = {"tensorflow": tf.__version__, "keras": keras.__version__}
+    try:
+        versions["tensorflow_gan"] = importlib.metadata.version("tensorflow-gan")
+    except importlib.metadata.PackageNotFoundError:
+        versions["tensorflow_gan"] = None
+    return versions
+
+
 def protocol(feature_network, reference, num_generated, seed, weights):
     """The record that makes a score comparable (or shows it is not)."""
     return {"feature_network": feature_network.name,
             "feature_network_identity": feature_network.identity,
-            "resize": f"{feature_network.resize_method} to {feature_network.image_size}x"
+            "resize": f"{feature_network.resize_filter} to {feature_network.image_size}x"
                       f"{feature_network.image_size}",
+            "resize_filter": feature_network.resize_filter,
             "real": dataclasses.asdict(reference), "generated_count": num_generated,
-            "seed": seed, "weights": weights}
-
-
-def evaluate(generate, num_samples, feature_network, real, batch_size=200):
-    """Scores `num_samples` generated images against cached real activations.
-
-    generate(start, size) -> images [size, H, W, C] in [-1, 1] (sample `start`
-    onwards, so the set is fixed by the seed whatever the batch size).
-    real: (logits, features) of the reference. Returns scores and timing.
-    """
-    started = time.time()
-    generated = activations(feature_network,
-                            generated_batches(generate, num_samples, batch_size))
-    result = scores(real, generated)
-    result["seconds"] = time.time() - started
-    return result
+            "seed": seed, "weights": weights,
+            "dtypes": {"activations": "float32", "fid_kid": "float64", "prdc": "float64"},
+            "k": {"precision_recall": PRECISION_RECALL_K,
+                  "density_coverage": DENSITY_COVERAGE_K},
+            "versions": _versions()}

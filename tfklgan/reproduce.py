@@ -23,8 +23,8 @@ from absl import flags
 
 from tfklgan import data as data_lib
 from tfklgan.cli import config_from_flags, define_train_flags
-from tfklgan.evaluation import RealStatistics, evaluate_generator, gan_generator
-from tfklgan.feature_networks import load_feature_network
+from tfklgan.evaluation import (RealStatistics, evaluate_generator, feature_network_of,
+                                gan_generator)
 from tfklgan.training import eval_config_of, load_run, train
 
 
@@ -251,9 +251,7 @@ def _score(out_dir, config):
     """Scores of the run's final generator (newest checkpoint)."""
     gan, _, _ = load_run(out_dir)
     eval_config = eval_config_of(config)
-    feature_network = load_feature_network(eval_config.feature_network,
-                                           eval_config.inception_path,
-                                           eval_config.classifier_path)
+    feature_network = feature_network_of(eval_config)
     real = RealStatistics(config.data_config(), eval_config, feature_network)
     generate, weights = gan_generator(gan, eval_config)
     return evaluate_generator(generate, weights, real, feature_network, eval_config)
@@ -305,7 +303,8 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
     return result
 
 
-SCORE_KEYS = ("fid", "inception_score", "kid", "kid_std")
+SCORE_KEYS = ("fid", "inception_score", "kid", "kid_std", "precision", "recall", "density",
+              "coverage")
 
 
 def _mean_std(values):
@@ -384,6 +383,7 @@ def write_table(table, results, out_dir, protocol_name=None):
                 summary.append((method, column, metric, paper, ours, len(runs)))
         lines.append("| " + " | ".join(row) + " |")
     lines += _ranking_lines(table, summary)
+    lines += _fidelity_diversity_lines(table, results)
     with open(os.path.join(out_dir, "table.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     with open(os.path.join(out_dir, "table.csv"), "w", newline="") as handle:
@@ -401,6 +401,25 @@ def write_table(table, results, out_dir, protocol_name=None):
     _plots(results, out_dir)
     _grids(results, out_dir)
     return summary
+
+
+PRDC = ("precision", "recall", "density", "coverage")
+
+
+def _fidelity_diversity_lines(table, results):
+    """Precision, recall, density and coverage per cell (mean ± std over seeds),
+    for the runs scored with them (`--rescore` adds them to older runs)."""
+    scored = [r for r in results if all(k in r for k in PRDC)]
+    if not scored:
+        return []
+    lines = ["", "## Fidelity and diversity (ours; precision/recall k = 3, density/coverage "
+             "k = 5)", "", "| cell | " + " | ".join(PRDC) + " |", "|---|" + "---|" * len(PRDC)]
+    for cell in table.cells:
+        runs = [r for r in scored if r["method"] == cell.method and r["column"] == cell.column]
+        if runs:
+            lines.append(f"| {cell.method}, {cell.column} | " + " | ".join(
+                _fmt(*_mean_std([r[k] for r in runs])) for k in PRDC) + " |")
+    return lines
 
 
 def _ranking_lines(table, summary):

@@ -24,9 +24,10 @@ from tfklgan import callbacks as cb
 from tfklgan import data as data_lib
 from tfklgan.checkpoints import CheckpointStore
 from tfklgan.config import ConfigError, TrainConfig
-from tfklgan.evaluation import EvalConfig, EvaluationCallback, RealStatistics
+from tfklgan.evaluation import (EvalConfig, EvaluationCallback, RealStatistics,
+                                feature_network_of)
 from tfklgan.export import export_generator
-from tfklgan.feature_networks import default_classifier_path, load_feature_network
+from tfklgan.feature_networks import default_classifier_path
 from tfklgan.gan import GAN, group_critic_batches
 from tfklgan.networks import NetworkConfig, build_networks
 from tfklgan.objectives import build_objective
@@ -131,6 +132,7 @@ def eval_config_of(config):
                                        or default_classifier_path(config.dataset)),
                       num_samples=config.eval_samples, real_split=config.eval_split,
                       real_samples=config.eval_real_samples,
+                      resize_filter=config.eval_resize_filter,
                       use_ema=config.eval_ema, seed=config.seed, **kwargs)
 
 
@@ -138,9 +140,7 @@ def _evaluation_setup(config):
     """Feature network and real statistics, loaded before training starts so
     that a missing Inception or a too-small split fails at once."""
     eval_config = eval_config_of(config)
-    feature_network = load_feature_network(eval_config.feature_network,
-                                           eval_config.inception_path,
-                                           eval_config.classifier_path)
+    feature_network = feature_network_of(eval_config)
     real = RealStatistics(config.data_config(), eval_config, feature_network)
     return feature_network, real, eval_config
 
