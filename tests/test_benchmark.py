@@ -61,3 +61,11 @@ def _onednn_after_import(setting):
 def test_importing_tfklgan_turns_on_onednn_unless_the_user_said_no():
     assert _onednn_after_import(None) == ["1", "True"]
     assert _onednn_after_import("0") == ["0", "False"]
+
+
+def test_evaluation_benchmark_reports_every_stage():
+    result = benchmark.benchmark_evaluation(num_images=400, batch_size=200)
+    assert result["images"] == 400 and result["feature_dim"] == 128
+    assert set(result["seconds"]) == {"activations", "is_fid_kid",
+                                      "precision_recall_density_coverage"}
+    assert result["total_seconds"] == sum(result["seconds"].values()) > 0

