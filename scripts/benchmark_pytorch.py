@@ -88,7 +88,7 @@ def torch_klgan32(width, latent_dim=128, channels=3, feature_dim=8, mbd_kernels=
 
 
 def torch_step(generator, discriminator, batch_size, latent_dim=128):
-    """One joint KL-GAN update (REFERENCE §1), as `GAN._joint_step` does it."""
+    """One joint KL-GAN update (docs/reference.md §1), as `GAN._joint_step` does it."""
     import torch
 
     d_opt = torch.optim.AdamW(discriminator.parameters(), lr=8e-5)

@@ -4,7 +4,7 @@
   python scripts/sample.py --saved_model=exports/klgan --out_dir=samples/klgan
 
 Writes grid.png (--num samples), interpolation.png (--rows rows of --steps
-frames between two latents, REFERENCE §6) and, for class-conditional
+frames between two latents, docs/reference.md §6) and, for class-conditional
 generators, classes.png (one row per class).
 """
 

@@ -50,7 +50,7 @@ class DataConfig:
     validation_fraction: the held-out share for sources without their own
       validation split (10%, as in the KL-GAN paper).
     max_examples: train on a deterministic random subset of the training
-      split, fixed by the seed (e.g. 89,931 CelebA images, REFERENCE §4); the
+      split, fixed by the seed (e.g. 89,931 CelebA images, docs/reference.md §4); the
       validation split is never reduced.
     resize: "authors" resizes the full frame to S x S (the KL-GAN code);
       "center_crop" takes the centred square first.

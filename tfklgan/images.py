@@ -33,7 +33,7 @@ def interpolate_latents(start, end, steps=16):
     """z = a * end + (1 - a) * start for a in linspace(0, 1, steps).
 
     start, end: [m, d] pairs of latents. Returns [m * steps, d], row-major
-    (each pair is one row of `steps` frames), REFERENCE §6.
+    (each pair is one row of `steps` frames), docs/reference.md §6.
     """
     alphas = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
     frames = alphas * np.asarray(end)[:, None] + (1.0 - alphas) * np.asarray(start)[:, None]

@@ -37,7 +37,7 @@ def gaussian_moments(features, eps=1e-10, kl_stats="paper"):
         sum(f), sum(f^2), n and needs a single collective per step.
       eps: added to the variance.
       kl_stats: "paper": variance = mean((f - mu)^2) + eps (the population
-        variance, REFERENCE §1). "reference_code": the authors' PyTorch code
+        variance, docs/reference.md §1). "reference_code": the authors' PyTorch code
         passes that variance to `Normal` as a standard deviation, so the
         variance the KL sees is (mean((f - mu)^2) + eps)^2.
 

@@ -30,7 +30,7 @@ def _logit_positive(outputs):
 
 @dataclasses.dataclass(frozen=True)
 class KLObjective:
-    """KL-GAN (REFERENCE §1). eps is added to the variances."""
+    """KL-GAN (docs/reference.md §1). eps is added to the variances."""
     eps: float = 1e-10
     kl_stats: str = "paper"
     update = "joint"

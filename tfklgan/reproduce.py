@@ -47,7 +47,7 @@ class Table:
 
 
 def _table1():
-    paper = {  # mean FID +- std over 5 runs, REFERENCE §1
+    paper = {  # mean FID +- std over 5 runs, docs/reference.md §1
         "klgan": ((237.4, 102.8), (20.2, 2.0)), "lsgan": ((340.6, 37.8), (187.6, 47.5)),
         "hinge": ((341.7, 45.6), (151.9, 20.0)), "wgan_gp": ((351.3, 21.6), (273.6, 71.8)),
         "r1gan": ((51.5, 5.4), (92.1, 41.9))}

@@ -26,7 +26,7 @@ class NetworkConfig:
     image_size, channels: the images' height (= width) and channel count.
     width: the base channel count (the authors' `dim`).
     head: "features" (KL-GAN's feature vector) or "logit" (one logit).
-    minibatch_discrimination: append MBD features (REFERENCE §6).
+    minibatch_discrimination: append MBD features (docs/reference.md §6).
     spectral_norm_iterations: 0 for BatchNorm (where the network has it),
       k >= 1 for SN(k) in the discriminator.
     num_classes: > 0 for class-conditional networks: the generator joins the

@@ -1,4 +1,4 @@
-"""DCGAN at 64x64 with a BatchNorm or SN(k) discriminator (REFERENCE §4).
+"""DCGAN at 64x64 with a BatchNorm or SN(k) discriminator (docs/reference.md §4).
 
 Generator: Dense to [4, 4, 8w], BN, ReLU -> transposed convs k4 s2 to 4w,
 2w, w (BN, ReLU) -> transposed conv k4 s2 to C -> tanh (64x64).

@@ -1,4 +1,4 @@
-"""The KL-GAN authors' 32x32 generator and discriminator (REFERENCE §1).
+"""The KL-GAN authors' 32x32 generator and discriminator (docs/reference.md §1).
 
 Generator: eps [n, latent] -> learnable latent affine -> Linear(4*4*w), Mish,
 LayerNorm -> [2, 2, 4w] -> nearest x2 -> conv3 2w, Mish -> convT k5 (4 -> 8),

@@ -1,4 +1,4 @@
-"""28x28 networks of the MNIST study (REFERENCE §3).
+"""28x28 networks of the MNIST study (docs/reference.md §3).
 
 `dcgan28`: G: Dense to [7, 7, 4w], BN, ReLU -> transposed conv k4 s2 to 2w
 (BN, ReLU) -> transposed conv k4 s2 to C -> tanh. D: conv k4 s2 to w and 2w
