@@ -182,6 +182,11 @@ def main(argv):
     if FLAGS.child:
         _child(FLAGS.child, int(FLAGS.widths[0]))
         return 0
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        print("error: PyTorch is not installed; `pip install torch` (not a tfklgan "
+              "dependency; only this comparison needs it)", file=sys.stderr)
+        return 2
     import numpy as np
     from tfklgan.benchmark import onednn_enabled
 

@@ -31,6 +31,8 @@ flags.DEFINE_integer("image_size", None, "real image size (default: the run's)")
 flags.DEFINE_integer("channels", None, "real image channels (default: the run's)")
 flags.DEFINE_string("resize", None, "authors or center_crop (default: the run's)")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir")
+flags.DEFINE_integer("data_seed", None, "seed of the train/validation split (default: the "
+                     "run's, or the one the export records)")
 flags.DEFINE_string("celeba_dir", None, "local CelebA folder")
 flags.DEFINE_string("cache_dir", None, "cache for decoded images and real activations")
 flags.DEFINE_enum("feature_network", "inception", ["inception", "classifier"],
@@ -73,9 +75,11 @@ def _generator():
         source = FLAGS.checkpoint or f"{FLAGS.logdir} (newest checkpoint)"
     else:
         model, info = load_exported(FLAGS.saved_model)
-        if not (FLAGS.dataset and FLAGS.image_size):
-            raise ValueError("with --saved_model, name the real data: --dataset and "
-                             "--image_size (and --channels, --resize as trained)")
+        trained = info.get("data") or {}  # exports before the record: name the data
+        if not ((FLAGS.dataset or trained) and (FLAGS.image_size or trained)):
+            raise ValueError("this export does not record its data: name the real data "
+                             "with --dataset and --image_size (and --channels, --resize, "
+                             "--data_seed as trained)")
         signature = model.signatures["serving_default"]
         latents, labels = sample_inputs(info["latent_dim"], info["latent_distribution"],
                                         info["num_classes"], FLAGS.num_samples, FLAGS.seed)
@@ -87,14 +91,21 @@ def _generator():
             return signature(**inputs)["images"].numpy()
         weights = info["weights"]
         num_classes = info["num_classes"]
-        data_config = DataConfig(FLAGS.dataset, image_size=FLAGS.image_size,
-                                 channels=FLAGS.channels or info["image_shape"][-1])
+        data_config = DataConfig(
+            trained.get("dataset", FLAGS.dataset),
+            image_size=trained.get("image_size", FLAGS.image_size),
+            channels=info["image_shape"][-1], resize=trained.get("resize", "authors"),
+            seed=trained.get("seed", 0),
+            validation_fraction=trained.get("validation_fraction", 0.1),
+            attributes=tuple(trained.get("attributes", ())))
         source = FLAGS.saved_model
     overrides = {k: getattr(FLAGS, k) for k in
                  ("dataset", "image_size", "channels", "resize", "data_dir", "celeba_dir",
                   "cache_dir") if getattr(FLAGS, k)}
     if "dataset" in overrides:
         overrides["name"] = overrides.pop("dataset")
+    if FLAGS.data_seed is not None:
+        overrides["seed"] = FLAGS.data_seed
     return (generate, weights, dataclasses.replace(data_config, **overrides), source,
             requested_classes(num_classes, FLAGS.num_samples))
 

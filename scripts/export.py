@@ -24,15 +24,16 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from tfklgan.export import export_generator
+    from tfklgan.export import data_record, export_generator
     from tfklgan.training import load_run
     try:
-        gan, _, info = load_run(FLAGS.logdir, FLAGS.checkpoint)
+        gan, config, info = load_run(FLAGS.logdir, FLAGS.checkpoint)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     path = export_generator(gan, FLAGS.export_dir, use_ema=FLAGS.ema,
-                            class_names=info["class_names"])
+                            class_names=info["class_names"],
+                            data=data_record(config.data_config()))
     print(f"exported the generator of {FLAGS.logdir} to {path}")
     return 0
 

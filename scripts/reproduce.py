@@ -37,6 +37,9 @@ flags.DEFINE_enum("feature_network", "inception", ["inception", "classifier"],
 flags.DEFINE_string("inception_path", None, "local copy of TF-GAN's Inception module")
 flags.DEFINE_string("classifier_path", None, "domain classifier SavedModel")
 flags.DEFINE_string("cache_dir", None, "cache for decoded data and real activations")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir with prepared datasets (offline mnist/celeb_a)")
+flags.DEFINE_string("celeba_dir", None, "local CelebA folder with img_align_celeba/ and "
+                    "list_attr_celeba.txt")
 flags.DEFINE_string("results_dir", "results", "where results/<table>/ goes")
 FLAGS = flags.FLAGS
 
@@ -52,7 +55,8 @@ def main(argv):
         width=FLAGS.width, batch_size=FLAGS.batch_size, eval_points=FLAGS.eval_points,
         min_eval_samples=FLAGS.min_eval_samples, feature_network=FLAGS.feature_network,
         inception_path=FLAGS.inception_path, classifier_path=FLAGS.classifier_path,
-        cache_dir=FLAGS.cache_dir, results_dir=FLAGS.results_dir,
+        cache_dir=FLAGS.cache_dir, data_dir=FLAGS.data_dir, celeba_dir=FLAGS.celeba_dir,
+        results_dir=FLAGS.results_dir,
         root=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         out_dir, results = reproduce(argv[1], options)

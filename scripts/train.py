@@ -12,9 +12,11 @@ from absl import app, flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tfklgan import cli  # noqa: E402
 from tfklgan.cli import config_from_flags, define_train_flags  # noqa: E402
 
 define_train_flags()
+flags.adopt_module_key_flags(cli)  # --help lists the training flags
 FLAGS = flags.FLAGS
 
 

@@ -170,3 +170,23 @@ def test_evaluate_script_scores_a_conditional_generator_per_class(tmp_path):
                for e in conditional["per_class"].values())
     assert {"mean_accuracy", "mean_intra_fid"} <= set(conditional)
     assert report["protocol"]["resize_filter"] == "clean"
+
+
+@pytest.mark.slow
+def test_exported_generator_scores_against_the_runs_own_split(tmp_path):
+    cfg = tiny_config(tmp_path, method="dcgan", network="dcgan28", image_size=28, steps=2,
+                      seed=3, minibatch_discrimination=False, ema_decay=0.0,
+                      export_dir=str(tmp_path / "export"))
+    result = train(cfg)
+    info = json.load(open(tmp_path / "export" / "tfklgan.json"))
+    assert info["data"]["seed"] == 3 and info["data"]["dataset"] == "mnist_sample"
+    reports = []
+    for source in (f"--logdir={result.logdir}", f"--saved_model={tmp_path / 'export'}"):
+        out = tmp_path / f"scores{len(reports)}.json"
+        proc = run_script(os.path.join(ROOT, "scripts", "evaluate.py"), source,
+                          "--feature_network=classifier", "--num_samples=100", "--nofloor",
+                          "--noema", f"--cache_dir={tmp_path / 'cache'}", f"--output={out}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        reports.append(json.load(open(out)))
+    assert reports[1]["protocol"]["real"]["seed"] == 3  # not split seed 0
+    assert reports[1]["scores"]["fid"] == pytest.approx(reports[0]["scores"]["fid"], rel=1e-6)

@@ -135,3 +135,14 @@ def test_ranking_section_and_separation_verdict():
     assert "| klgan, without MBD | 237.40 | 3 | 30.00 ± 2.00 | 3 |" in text
     assert "Kendall's tau between the paper's ranking and ours: 1.00 (3 cells)" in text
     assert "gap 20.00 vs 3 x the best cell's seed std 3.00: the cells separate" in text
+
+
+@pytest.mark.slow
+def test_offline_table_names_flags_it_accepts_and_leaves_nothing(tmp_path):
+    from test_training import run_script
+    proc = run_script(os.path.join(ROOT, "scripts", "reproduce.py"), "klgan_table1",
+                      "--methods=klgan", "--seeds=1", f"--celeba_dir={tmp_path / 'none'}",
+                      f"--data_dir={tmp_path / 'tfds'}", f"--results_dir={tmp_path / 'out'}")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "error:" in proc.stderr and "Unknown command line flag" not in proc.stderr
+    assert not (tmp_path / "out").exists()  # no empty results/<table>/ left behind

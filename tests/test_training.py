@@ -403,3 +403,17 @@ def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
         rows = list(csv.DictReader(handle))
     assert [int(r["step"]) for r in rows] == list(range(2, 61, 2))
     assert all(value not in ("", None) for row in rows for value in row.values())
+
+
+def test_resuming_a_complete_run_says_so_and_writes_nothing(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, steps=2, export_dir=str(tmp_path / "export"))
+    train(cfg)
+    before = {p: os.path.getmtime(p) for p in glob.glob(str(tmp_path / "**"), recursive=True)
+              if os.path.isfile(p)}
+    capsys.readouterr()
+    result = train(dataclasses.replace(cfg, resume=True))
+    assert "is complete (step 2 of 2); nothing to train" in capsys.readouterr().out
+    assert result.step == 2 and result.export_dir == str(tmp_path / "export")
+    after = {p: os.path.getmtime(p) for p in glob.glob(str(tmp_path / "**"), recursive=True)
+             if os.path.isfile(p)}
+    assert after == before  # no new event file, no re-export, no rewritten settings

@@ -11,7 +11,8 @@ Signatures:
   generators draw the classes 0, 1, 2, ... in turn and also return them as
   "classes" (int32 [num]) and "labels" (one-hot float32 [num, num_classes]).
 `tfklgan.json` beside the SavedModel records latent_dim, num_classes, class
-names and the prior.
+names, the prior, and the training data's settings (dataset, size, split
+seed), which `scripts/evaluate.py --saved_model` uses by default.
 """
 
 import json
@@ -68,8 +69,18 @@ class _GeneratorModule(tf.Module):
                 **self._generate_conditional(latents, labels)}
 
 
-def export_generator(gan, directory, use_ema=True, class_names=()):
-    """Writes the generator (EMA weights when kept and `use_ema`) to `directory`.
+def data_record(data_config):
+    """The training data's settings, stored with an export so that its scores
+    compare against the same real split (dataset, size, split seed, ...)."""
+    return {"dataset": data_config.name, "image_size": data_config.image_size,
+            "channels": data_config.channels, "resize": data_config.resize,
+            "seed": data_config.seed, "validation_fraction": data_config.validation_fraction,
+            "attributes": list(data_config.attributes)}
+
+
+def export_generator(gan, directory, use_ema=True, class_names=(), data=None):
+    """Writes the generator (EMA weights when kept and `use_ema`) to `directory`;
+    `data` (a `data_record`) is kept in tfklgan.json.
 
     The SavedModel is written beside the target and moved into place, so an
     existing export is replaced only by a complete one. Returns `directory`.
@@ -86,7 +97,7 @@ def export_generator(gan, directory, use_ema=True, class_names=()):
     info = {"latent_dim": gan.latent_dim, "num_classes": gan.num_classes,
             "class_names": list(class_names), "latent_distribution": gan.latent_distribution,
             "weights": "ema" if generator is gan.ema_generator else "raw",
-            "image_shape": [int(d) for d in generator.output.shape[1:]]}
+            "image_shape": [int(d) for d in generator.output.shape[1:]], "data": data}
     with open(os.path.join(staging, INFO_FILE), "w") as handle:
         json.dump(info, handle, indent=2)
     if os.path.exists(directory):

@@ -128,7 +128,9 @@ def real_activations(feature_network, images, reference, cache_dir, batch_size=2
     if len(images) < reference.count:
         raise ValueError(f"the {reference.split} split of {reference.dataset!r} holds "
                          f"{len(images)} images, fewer than the {reference.count} asked "
-                         "for; lower the sample count")
+                         f"for; pass --num_samples={len(images)} (--eval_samples in "
+                         "training; --real_samples / --eval_real_samples for the real "
+                         "side alone) or another --real_split")
     chosen = images[reference_sample(len(images), reference.count, reference.seed)]
     result = activations(feature_network, image_batches(chosen, batch_size))
     if path:

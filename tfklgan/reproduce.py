@@ -158,6 +158,8 @@ class ReproduceOptions:
     inception_path: Optional[str] = None
     classifier_path: Optional[str] = None
     cache_dir: Optional[str] = None
+    data_dir: Optional[str] = None
+    celeba_dir: Optional[str] = None
     results_dir: str = "results"
     root: str = "."
     rescore: bool = False
@@ -204,7 +206,9 @@ def cell_config(cell, seed, options, out_dir, table_name=None):
     scaled and overridden. Its length (steps) is set by `run_length`."""
     config = _flagfile_config(cell, options)
     common = dict(seed=seed, logdir=out_dir, verbose=0, export_dir=None,
-                  cache_dir=options.cache_dir or config.cache_dir)
+                  cache_dir=options.cache_dir or config.cache_dir,
+                  data_dir=options.data_dir or config.data_dir,
+                  celeba_dir=options.celeba_dir or config.celeba_dir)
     if options.protocol:
         protocol = PROTOCOLS[options.protocol][table_name]
         config = _other_dataset(config, protocol.dataset)

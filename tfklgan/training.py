@@ -12,6 +12,7 @@ alternating methods).
 """
 
 import dataclasses
+import glob
 import json
 import os
 import sys
@@ -26,7 +27,7 @@ from tfklgan.checkpoints import CheckpointStore
 from tfklgan.config import ConfigError, TrainConfig
 from tfklgan.evaluation import (EvalConfig, EvaluationCallback, RealStatistics,
                                 feature_network_of)
-from tfklgan.export import export_generator
+from tfklgan.export import data_record, export_generator
 from tfklgan.feature_networks import default_classifier_path
 from tfklgan.gan import GAN, group_critic_batches
 from tfklgan.networks import NetworkConfig, build_networks
@@ -199,6 +200,12 @@ def _train(config, extra_callbacks, changes):
     # Fail on unusable data before building anything.
     data_lib.batch_stream(train_data, config.batch_size, config.seed, **stream_kwargs)
     num_classes = train_data.num_classes if conditional else 0
+    per_epoch = data_lib.batches_per_epoch(train_data, config.batch_size) // config.n_critic
+    if per_epoch < 1:
+        raise ConfigError(f"{len(train_data)} training images give no full step of "
+                          f"{config.n_critic} x {config.batch_size} images; lower "
+                          "--batch_size or --n_critic")
+    total = config.steps or config.epochs * per_epoch
     evaluation = _evaluation_setup(config) if config.eval_every else None
 
     keras.utils.set_random_seed(config.seed)
@@ -212,6 +219,13 @@ def _train(config, extra_callbacks, changes):
     for path, why in store.skipped:
         print(f"warning: skipped damaged checkpoint {path} ({why}); resuming from step "
               f"{start}", file=sys.stderr)
+    if config.resume and start >= total:
+        print(f"the run in {config.logdir} is complete (step {start} of {total}); nothing "
+              "to train. Raise --steps or --epochs to continue it.")
+        grids = sorted(glob.glob(os.path.join(config.logdir, "samples", "step_*.png")))
+        return TrainResult(start, config.logdir, store.latest, grids[-1] if grids else None,
+                           config.export_dir if config.export_dir and
+                           os.path.isdir(config.export_dir) else None, {})
     set_learning_rates(gan.g_optimizer, gan.d_optimizer, config)  # resumes may change them
     for path in settings_paths(config.logdir):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -222,13 +236,6 @@ def _train(config, extra_callbacks, changes):
         "num_classes": num_classes,
         "class_names": list(train_data.class_names) if conditional else [],
         "train_examples": len(train_data), "replicas": replicas})
-
-    per_epoch = data_lib.batches_per_epoch(train_data, config.batch_size) // config.n_critic
-    if per_epoch < 1:
-        raise ConfigError(f"{len(train_data)} training images give no full step of "
-                          f"{config.n_critic} x {config.batch_size} images; lower "
-                          "--batch_size or --n_critic")
-    total = config.steps or config.epochs * per_epoch
 
     writer = tf.summary.create_file_writer(os.path.join(config.logdir, "train"))
     guard = cb.NonFiniteGuard()
@@ -265,7 +272,7 @@ def _train(config, extra_callbacks, changes):
             history.setdefault(name, []).extend(values)
         if guard.diverged:
             break
-    if not guard.diverged and total > start:
+    if not guard.diverged:
         samples.set_model(gan)
         samples.write()  # the final step's grid (once, whatever the interval)
     writer.close()
@@ -285,6 +292,7 @@ def _train(config, extra_callbacks, changes):
     export_dir = None
     if config.export_dir:
         export_dir = export_generator(gan, config.export_dir,
+                                      data=data_record(config.data_config()),
                                       class_names=train_data.class_names if conditional else ())
     return TrainResult(final_step, config.logdir, checkpoint, samples.last_path,
                        export_dir, history)
