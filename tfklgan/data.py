@@ -448,8 +448,9 @@ def _preprocess(element, config):
 
 
 def _cache_path(config, source):
+    # The labels depend on the attributes asked for, so they are part of the key.
     key = _fingerprint(source.fingerprint, config.image_size, config.channels,
-                       config.resize)
+                       config.resize, list(config.attributes))
     name = config.name.split(":")[0]
     return os.path.join(config.cache_dir, f"{name}-{config.image_size}px-"
                                           f"{config.channels}ch-{config.resize}-{key}")
