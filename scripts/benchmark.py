@@ -35,6 +35,8 @@ flags.DEFINE_bool("evaluation", False, "instead of training steps, time a full e
                   "(10,000 generated vs 10,000 real, shipped MNIST classifier: IS, FID, KID, "
                   "precision/recall, density/coverage) and Inception-shaped features per 1,000")
 flags.DEFINE_integer("eval_images", 10_000, "images per side for --evaluation")
+flags.DEFINE_integer("decode", 0, "instead of training steps, time the first run on N "
+                     "synthetic CelebA-sized JPEGs (decode, resize, cache) at 32 and 64")
 FLAGS = flags.FLAGS
 
 
@@ -42,6 +44,15 @@ def main(argv):
     del argv
     from tfklgan.benchmark import (bench_config, benchmark_step, compare_layers, layer_table,
                                    markdown_table, matmul_gflops)
+    if FLAGS.decode:
+        import json
+        import tempfile
+        from tfklgan.benchmark import benchmark_celeba_decode, write_celeba_like_folder
+        root = write_celeba_like_folder(tempfile.mkdtemp(), FLAGS.decode)
+        print(json.dumps({f"{size}px {resize}": benchmark_celeba_decode(root, size, resize)
+                          for size, resize in ((32, "authors"), (64, "center_crop"))},
+                         indent=2))
+        return 0
     if FLAGS.evaluation:
         import json
         from tfklgan.benchmark import benchmark_evaluation, benchmark_inception_standin

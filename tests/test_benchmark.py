@@ -69,3 +69,10 @@ def test_evaluation_benchmark_reports_every_stage():
     assert set(result["seconds"]) == {"activations", "is_fid_kid",
                                       "precision_recall_density_coverage"}
     assert result["total_seconds"] == sum(result["seconds"].values()) > 0
+
+
+def test_celeba_decode_benchmark_reads_a_celeba_like_folder(tmp_path):
+    root = benchmark.write_celeba_like_folder(str(tmp_path / "celeba"), 12)
+    result = benchmark.benchmark_celeba_decode(root, image_size=32)
+    assert result["images"] == 12 and result["images_per_second"] > 0
+    assert result["cache_bytes_per_image"] >= 32 * 32 * 3  # uint8 images (+ labels)

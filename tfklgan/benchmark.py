@@ -274,3 +274,45 @@ def benchmark_inception_standin(num_images=1000, batch_size=50, image_size=32):
                                                                                batch_size)))
     return {"images": num_images, "seconds": seconds,
             "seconds_per_1000": seconds * 1000 / num_images}
+
+
+def write_celeba_like_folder(root, count, seed=0):
+    """`count` synthetic 178x218 JPEGs in CelebA's layout (img_align_celeba/ and
+    list_attr_celeba.txt with 40 attribute columns), for timing the first run."""
+    import os
+    from PIL import Image
+    from tfklgan.data import CELEBA_ATTRIBUTE_FILE, CELEBA_IMAGE_FOLDER
+    folder = os.path.join(root, CELEBA_IMAGE_FOLDER)
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:218, 0:178]
+    names = [f"attr_{i}" for i in range(40)]
+    lines = [str(count), " ".join(names)]
+    for index in range(1, count + 1):
+        file = f"{index:06d}.jpg"
+        shift = rng.integers(0, 256, 3)
+        picture = np.stack([(x + shift[0]) % 256, (y + shift[1]) % 256,
+                            (x + y + shift[2]) % 256], -1).astype(np.uint8)
+        noise = rng.integers(0, 24, picture.shape, dtype=np.uint8)
+        Image.fromarray(picture // 2 + noise).save(os.path.join(folder, file), quality=90)
+        lines.append(file + " " + " ".join(rng.choice(["1", "-1"], 40)))
+    with open(os.path.join(root, CELEBA_ATTRIBUTE_FILE), "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return root
+
+
+def benchmark_celeba_decode(root, image_size=32, resize="authors"):
+    """Images per second of the first run on a CelebA folder: decoding, resizing
+    and caching every JPEG (the decode cache starts empty), and the cache's size."""
+    import os
+    import tempfile
+    cache = tempfile.mkdtemp()
+    config = data_lib.DataConfig("celeba", image_size=image_size, channels=3, resize=resize,
+                                 celeba_dir=root, cache_dir=cache, split="all")
+    start = time.perf_counter()
+    arrays, _ = data_lib.load_arrays(config)
+    seconds = time.perf_counter() - start
+    cache_bytes = sum(os.path.getsize(os.path.join(cache, f)) for f in os.listdir(cache))
+    return {"images": len(arrays.images), "seconds": seconds,
+            "images_per_second": len(arrays.images) / seconds,
+            "cache_bytes_per_image": cache_bytes / len(arrays.images)}
