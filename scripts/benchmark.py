@@ -41,6 +41,8 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    from tfklgan.quiet import quiet_python_logs
+    quiet_python_logs()
     del argv
     from tfklgan.benchmark import (bench_config, benchmark_step, compare_layers, layer_table,
                                    markdown_table, matmul_gflops)

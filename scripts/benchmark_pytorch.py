@@ -177,6 +177,8 @@ def _in_child(framework, width):
 
 
 def main(argv):
+    from tfklgan.quiet import quiet_python_logs
+    quiet_python_logs()
     del argv
     import tfklgan  # noqa: F401  first: it sets TensorFlow's CPU kernel switch
     if FLAGS.child:

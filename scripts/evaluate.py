@@ -123,6 +123,8 @@ def _eval_config():
 
 
 def main(argv):
+    from tfklgan.quiet import quiet_python_logs
+    quiet_python_logs()
     del argv
     from tfklgan import metrics
     from tfklgan.evaluation import RealStatistics, evaluate_generator, feature_network_of

@@ -23,6 +23,8 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    from tfklgan.quiet import quiet_python_logs
+    quiet_python_logs()
     del argv
     from tfklgan.export import data_record, export_generator
     from tfklgan.training import load_run

@@ -45,6 +45,8 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    from tfklgan.quiet import quiet_python_logs
+    quiet_python_logs()
     from tfklgan.reproduce import TABLES, ReproduceOptions, reproduce
     if len(argv) != 2:
         raise app.UsageError(f"name one table: {sorted(TABLES)}")

@@ -57,6 +57,8 @@ def _generator_from_flags():
 
 
 def main(argv):
+    from tfklgan.quiet import quiet_python_logs
+    quiet_python_logs()
     del argv
     import numpy as np
     from tfklgan import images

@@ -21,6 +21,8 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    from tfklgan.quiet import quiet_python_logs
+    quiet_python_logs()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from tfklgan.training import TrainingDivergedError, train

@@ -33,6 +33,8 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    from tfklgan.quiet import quiet_python_logs
+    quiet_python_logs()
     del argv
     from tfklgan import data  # first: it sets TensorFlow's CPU kernel switch
     import keras
@@ -69,7 +71,7 @@ def main(argv):
     stream = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=FLAGS.seed)
               .batch(FLAGS.batch_size).map(lambda a, b: (augment(a, training=True), b))
               .prefetch(tf.data.AUTOTUNE))
-    classifier.fit(stream, epochs=FLAGS.epochs, verbose=2)
+    classifier.fit(stream, epochs=FLAGS.epochs, verbose=2, shuffle=False)  # shuffled above
     vx, vy = arrays(val_data)
     accuracy = float(classifier.evaluate(vx, vy, verbose=0)[1])
     save_classifier(classifier, features, FLAGS.out, FLAGS.image_size, FLAGS.channels)

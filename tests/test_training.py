@@ -55,6 +55,9 @@ def test_train_script_end_to_end(tmp_path):
                       "--sample_every=2", "--ema_decay=0.9", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "done: 8 steps" in proc.stdout  # 64 images / 16 = 4 steps per epoch
+    for noise in ("oneDNN custom operations", "absl::InitializeLog", "cuda drivers", "cuInit",
+                  "Sharding callback", "retracing", "`shuffle=True` was passed"):
+        assert noise not in proc.stderr + proc.stdout, noise
     assert os.path.isfile(logdir / "checkpoints" / "ckpt-8.index")
     assert {"train/skl", "train/kl_real_gen", "train/g_grad_norm",
             "learning_rate/lr_generator", "throughput/images_per_sec",

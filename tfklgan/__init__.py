@@ -8,8 +8,15 @@ import os
 # first imported, so it counts when tfklgan is imported first (the scripts do);
 # set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's default Eigen kernels.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# TensorFlow's INFO and WARNING lines stay hidden unless asked for; its
+# start-up notices are dropped (tfklgan.quiet; TFKLGAN_VERBOSE=1 keeps them).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfklgan import distribute, layers, losses, networks, objectives, penalties
+from tfklgan.quiet import start_tensorflow  # noqa: E402
+
+start_tensorflow()
+
+from tfklgan import distribute, layers  # noqa: E402, losses, networks, objectives, penalties
 from tfklgan.gan import GAN
 from tfklgan.layers import (LatentReparameterization, MinibatchDiscrimination,
                             SpaceToDepthConv2D, instance_normalization)

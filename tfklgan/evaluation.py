@@ -10,6 +10,7 @@ import dataclasses
 import math
 import os
 import time
+import weakref
 from typing import Optional
 
 import keras
@@ -72,6 +73,9 @@ def sample_inputs(latent_dim, distribution, num_classes, count, seed):
     return latents, labels
 
 
+_inference_functions = weakref.WeakKeyDictionary()
+
+
 def gan_generator(gan, eval_config):
     """generate(start, size) -> images from the GAN (EMA weights when kept)."""
     latents, labels = sample_inputs(gan.latent_dim, gan.latent_distribution,
@@ -79,8 +83,13 @@ def gan_generator(gan, eval_config):
                                     eval_config.seed)
     use_ema = eval_config.use_ema and gan.ema_generator is not None
     net = gan.ema_generator if use_ema else gan.generator
-    call = tf.function(lambda *inputs: net(list(inputs) if len(inputs) > 1 else inputs[0],
-                                           training=False), reduce_retracing=True)
+    call = _inference_functions.get(net)
+    if call is None:  # one tf.function per network, so evaluations do not retrace
+        network = weakref.ref(net)  # the cache must not keep the network alive
+        call = tf.function(lambda *inputs: network()(
+            list(inputs) if len(inputs) > 1 else inputs[0], training=False),
+            reduce_retracing=True)
+        _inference_functions[net] = call
 
     def generate(start, size):
         inputs = [latents[start:start + size]]

@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 import os
 import socket
-from typing import Callable
+from typing import Callable, Optional
 from urllib.parse import urlparse
 
 import tensorflow as tf
@@ -57,6 +57,13 @@ class FeatureNetwork:
     channels: int
     run: Callable
     resize_filter: str = "tfgan"
+    _compiled: Optional[Callable] = dataclasses.field(default=None, repr=False, compare=False)
+
+    def compiled(self):
+        """`__call__` as one tf.function, traced once per input shape and kept."""
+        if self._compiled is None:
+            self._compiled = tf.function(self.__call__, reduce_retracing=True)
+        return self._compiled
 
     def preprocess(self, images):
         images = tf.convert_to_tensor(images, tf.float32)

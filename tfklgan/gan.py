@@ -186,6 +186,13 @@ class GAN(keras.Model):
 
     # ------------------------------------------------------------- training
 
+    def fit(self, x=None, *args, **kwargs):
+        """keras.Model.fit; a tf.data.Dataset is taken in its own order (it is
+        shuffled by its pipeline), so Keras' array-only `shuffle` defaults to off."""
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)
+        return super().fit(x, *args, **kwargs)
+
     def train_step(self, data):
         if self.conditional:
             if not isinstance(data, (tuple, list)) or len(data) < 2:

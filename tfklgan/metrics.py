@@ -44,9 +44,15 @@ def kernel_distance(activations1, activations2, max_block_size=1000):
     """
     smaller = min(len(activations1), len(activations2))
     max_block_size = max(1, min(max_block_size, -(-smaller // 2)))
-    kid, std = load_classifier_metrics().kernel_classifier_distance_and_std_from_activations(
-        tf.convert_to_tensor(activations1, tf.float64),
-        tf.convert_to_tensor(activations2, tf.float64), max_block_size=max_block_size)
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # TF-GAN's map_fn(back_prop=False) deprecation notice
+    try:
+        kid, std = load_classifier_metrics().kernel_classifier_distance_and_std_from_activations(
+            tf.convert_to_tensor(activations1, tf.float64),
+            tf.convert_to_tensor(activations2, tf.float64), max_block_size=max_block_size)
+    finally:
+        logger.setLevel(level)
     return float(kid), float(std)
 
 
@@ -55,7 +61,7 @@ def activations(feature_network, batches):
 
     batches: an iterable of image batches [b, H, W, C] in [-1, 1].
     """
-    run = tf.function(feature_network.__call__, reduce_retracing=True)
+    run = feature_network.compiled()
     logits, features = [], []
     for batch in batches:
         batch_logits, batch_features = run(tf.convert_to_tensor(batch, tf.float32))
