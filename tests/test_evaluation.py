@@ -190,3 +190,16 @@ def test_exported_generator_scores_against_the_runs_own_split(tmp_path):
         reports.append(json.load(open(out)))
     assert reports[1]["protocol"]["real"]["seed"] == 3  # not split seed 0
     assert reports[1]["scores"]["fid"] == pytest.approx(reports[0]["scores"]["fid"], rel=1e-6)
+
+
+def test_generate_keeps_working_after_the_gan_is_dropped():
+    import gc
+    from tfklgan.evaluation import gan_generator
+    from tfklgan.training import build_gan
+    from tfklgan.config import TrainConfig
+    gan = build_gan(TrainConfig(width=4, latent_dim=8, minibatch_discrimination=False,
+                                image_size=32))
+    generate, _ = gan_generator(gan, EvalConfig(num_samples=4))
+    del gan
+    gc.collect()
+    assert generate(0, 4).shape == (4, 32, 32, 1)

@@ -91,7 +91,7 @@ def gan_generator(gan, eval_config):
             reduce_retracing=True)
         _inference_functions[net] = call
 
-    def generate(start, size):
+    def generate(start, size, _network=net):  # keeps the network alive with `generate`
         inputs = [latents[start:start + size]]
         if labels is not None:
             inputs.append(labels[start:start + size])

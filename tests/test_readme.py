@@ -1,0 +1,124 @@
+"""The README's commands work as written, offline, in a copy of the repository.
+
+Every command in the README's bash blocks must match one rule below: run it
+(with tiny settings appended where it would train for minutes), expect the
+fast offline failure that names the flag to use, or skip it with the reason.
+A README command that no rule knows fails the test, so new commands are
+checked from the day they are written.
+"""
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_TRAIN = ["--steps=6", "--width=4", "--latent_dim=8", "--sample_every=3",
+              "--checkpoint_every=3", "--verbose=0"]
+
+# (pattern, action, detail): "run" appends `detail` (a list of arguments);
+# "offline" expects exit code 2 and an error matching `detail`; "help" expects
+# `detail` in the help text (absl exits 1 after --help); "skip" says why.
+# The quickstart training runs first: the commands after it use its run.
+RULES = [
+    (r"^make (demo|test)$", "skip", "creates a virtual environment; CI runs the same steps"),
+    (r"^make tensorboard$", "skip", "starts a server"),
+    (r"^make (export|sample|evaluate)$", "make", None),
+    (r"^python3 -m venv", "skip", "creates a virtual environment"),
+    (r"^pip install", "skip", "installs the package (CI does)"),
+    (r"^tensorboard ", "skip", "starts a server"),
+    (r"^python -m pytest", "skip", "the test suite itself"),
+    (r"^python scripts/train\.py --flagfile=configs/quickstart\.flags$", "run", TINY_TRAIN),
+    (r"^python scripts/train\.py --helpfull$", "help", "--flagfile"),
+    (r"^python scripts/train\.py --flagfile=configs/klgan\.flags", "offline", r"--celeba_dir"),
+    (r"^python scripts/(export|sample)\.py ", "run", []),
+    (r"^python scripts/evaluate\.py --logdir=runs/klgan ", "skip", "needs the CelebA run"),
+    (r"^python scripts/evaluate\.py --saved_model=exports/klgan ", "skip",
+     "needs the CelebA export"),
+    (r"^python scripts/reproduce\.py \w+( |$)(?!.*--protocol)", "offline",
+     r"--celeba_dir|--data_dir"),
+    (r"^python scripts/reproduce\.py .*--protocol=cpu", "skip",
+     "the CPU proxies train for minutes to hours (docs/results/ holds their results)"),
+    (r"^python scripts/benchmark\.py ", "run",
+     ["--widths=4", "--jit=false", "--repeats=1", "--steps=1", "--warmup=1"]),
+]
+
+
+def readme_commands():
+    """The commands of the README's bash blocks, comments dropped and
+    continuation lines joined."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if line and not line.startswith("#"):
+                commands.append(line)
+    return commands
+
+
+def rule_of(command):
+    matches = [(action, detail) for pattern, action, detail in RULES
+               if re.search(pattern, command)]
+    assert len(matches) == 1, f"{len(matches)} rules match README command {command!r}"
+    return matches[0]
+
+
+def test_every_readme_command_has_a_rule():
+    commands = readme_commands()
+    assert len(commands) > 15
+    for command in commands:
+        rule_of(command)
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory):
+    copy = tmp_path_factory.mktemp("repo") / "tfklgan"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "runs", "results", "exports", "samples", "__pycache__",
+        "checkpoints", "train", "best", "*.egg-info"))
+    return copy
+
+
+def _run(args, cwd, env_extra=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env_extra or {}))
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_readme_commands_work_as_written_offline(repo_copy, tmp_path):
+    env = {"HOME": str(tmp_path)}  # caches go to a fresh ~/.cache/tfklgan
+    venv = tmp_path / "venv"      # the Makefile's, with the install marked done
+    os.makedirs(venv / "bin")
+    (venv / ".installed").touch()
+    results = []
+    commands = readme_commands()
+    first = [c for c in commands if "configs/quickstart.flags" in c and c.startswith("python")]
+    for command in first + [c for c in commands if c not in first]:
+        action, detail = rule_of(command)
+        if action == "skip":
+            continue
+        words = shlex.split(command)
+        if action == "make":
+            proc = _run(["make", words[1], f"VENV={venv}", f"PYTHON={sys.executable}"],
+                        repo_copy, env)
+        else:
+            proc = _run([sys.executable, *words[1:], *(detail if action == "run" else [])],
+                        repo_copy, env)
+        if action == "help":
+            ok = detail in proc.stdout and "--method" in proc.stdout
+        elif action == "offline":
+            ok = proc.returncode == 2 and re.search(detail, proc.stderr) and \
+                "Traceback" not in proc.stderr
+        else:
+            ok = proc.returncode == 0
+        results.append((command, ok, proc.stderr[-1500:]))
+    failed = [(c, e) for c, ok, e in results if not ok]
+    assert not failed, failed
+    assert len(results) >= 10
+    assert os.path.isfile(repo_copy / "runs" / "quickstart" / "scores.json")  # make evaluate
