@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -385,19 +386,24 @@ def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     rng = np.random.default_rng(0)
     kills = 0
+    metrics = logdir / "metrics.csv"
     for _ in range(4):
         resume = ["--resume"] if (logdir / "config.json").exists() else []
+        size = metrics.stat().st_size if metrics.exists() else 0
         proc = subprocess.Popen([sys.executable, *args, *resume], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=float(rng.uniform(6.0, 11.0)))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            kills += 1
-        else:
+        # wait until this process trains (a new metrics row), then kill it soon after
+        deadline = time.time() + 300
+        while proc.poll() is None and time.time() < deadline and not (
+                metrics.exists() and metrics.stat().st_size > size):
+            time.sleep(0.05)
+        time.sleep(float(rng.uniform(0.0, 1.0)))
+        if proc.poll() is not None:
             break
-    proc = run_script(*args, "--resume")
+        proc.kill()
+        proc.wait()
+        kills += 1
+    proc = run_script(*args, *(["--resume"] if (logdir / "config.json").exists() else []))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert kills >= 1
     for a, b in zip(expected, load_run(str(logdir))[0].weights):

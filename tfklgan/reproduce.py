@@ -352,7 +352,8 @@ def _settings_text(results):
     settings = [r.get("settings", {}) for r in results]
     real = [r["protocol"]["real"] for r in results]
     keys = ("dataset", "train_images", "image_size", "width", "batch_size", "init")
-    parts = [f"{key.replace('_', ' ')} {values(lambda s, k=key: s.get(k, '?'))}"
+    parts = [f"{key.replace('_', ' ')} "
+             f"{values(lambda r, k=key: r.get('settings', {}).get(k, '?'))}"
              for key in keys if any(key in x for x in settings)]
     text = ", ".join(parts + [f"{values(lambda r: r['steps'])} generator steps",
                               f"seeds {values(lambda r: r['seed'])}"])
