@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 flags.DEFINE_string("protocol", None, "a fixed reduced protocol: cpu (mnist_sample, reduced "
                     "width, the shipped MNIST classifier, 3 seeds)")
 flags.DEFINE_bool("rescore", False, "re-evaluate finished runs' final generators (no training)")
+flags.DEFINE_bool("report_only", False, "write the table of the finished runs; train nothing")
 flags.DEFINE_float("scale", 1.0, "shrink steps, evaluation samples and dataset (1 = paper)")
 flags.DEFINE_list("seeds", None, "seeds to run (default: the table's)")
 flags.DEFINE_list("methods", None, "methods (rows) to run (default: all)")
@@ -51,7 +52,8 @@ def main(argv):
     if len(argv) != 2:
         raise app.UsageError(f"name one table: {sorted(TABLES)}")
     options = ReproduceOptions(
-        protocol=FLAGS.protocol, rescore=FLAGS.rescore, scale=FLAGS.scale,
+        protocol=FLAGS.protocol, rescore=FLAGS.rescore, report_only=FLAGS.report_only,
+        scale=FLAGS.scale,
         seeds=[int(s) for s in FLAGS.seeds] if FLAGS.seeds else None,
         methods=FLAGS.methods, dataset=FLAGS.dataset, image_size=FLAGS.image_size,
         width=FLAGS.width, batch_size=FLAGS.batch_size, eval_points=FLAGS.eval_points,
@@ -65,6 +67,9 @@ def main(argv):
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if not results:
+        print(f"no finished runs in {out_dir} yet")
+        return 0
     print(open(os.path.join(out_dir, "table.md")).read())
     print(f"{len(results)} runs; outputs in {out_dir}")
     return 0

@@ -18,11 +18,11 @@ from test_training import ROOT, run_script, tiny_config
 def mnist_classifier(tmp_path_factory):
     out = tmp_path_factory.mktemp("classifier") / "mnist"
     proc = run_script(os.path.join(ROOT, "scripts", "train_classifier.py"),
-                      "--dataset=mnist_sample", "--epochs=2", f"--out={out}")
+                      "--dataset=mnist_sample", "--epochs=1", f"--out={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.load(open(out / "metrics.json"))
     assert report["validation_examples"] == 500
-    assert report["validation_accuracy"] > 0.9
+    assert report["validation_accuracy"] > 0.7  # one epoch; the shipped one is tested at 97%
     return str(out)
 
 

@@ -10,17 +10,15 @@ import pytest
 from tfklgan import reproduce as reproduce_lib
 from tfklgan.reproduce import (PROTOCOLS, TABLES, ReproduceOptions, cell_config, kendall_tau,
                                ranks, reproduce)
-from test_metrics import _save_fake_hub_module
 from test_training import ROOT
 
 
 @pytest.mark.slow
 def test_klgan_table1_tiny_proxy(tmp_path):
-    _save_fake_hub_module(tmp_path / "inception")
     options = ReproduceOptions(
         scale=0.0001, seeds=[1, 2], methods=["klgan", "hinge"], dataset="mnist_sample",
         width=4, batch_size=16, eval_points=2, min_eval_samples=64,
-        inception_path=str(tmp_path / "inception"), cache_dir=str(tmp_path / "cache"),
+        feature_network="classifier", cache_dir=str(tmp_path / "cache"),
         results_dir=str(tmp_path / "results"), root=ROOT)
     out_dir, results = reproduce("klgan_table1", options)
     assert len(results) == 8  # 2 methods x with/without MBD x 2 seeds
@@ -34,7 +32,7 @@ def test_klgan_table1_tiny_proxy(tmp_path):
         assert "(n=2)" in cells[2] and "(n=2)" in cells[4]
     assert any("20.20 ± 2.00" in line for line in table)
     text = "\n".join(table)
-    assert "inception:sha256=" in text
+    assert "classifier:sha256=" in text  # the shipped MNIST classifier
     # the header states what ran: the whole 4,500-digit train split, width 4, batch 16
     assert "train images 4500" in text and "width 4" in text and "batch size 16" in text
     assert "64 generated images against 64 real images of the validation split" in text
@@ -50,6 +48,11 @@ def test_klgan_table1_tiny_proxy(tmp_path):
               for r in results}
     reproduce("klgan_table1", options)
     assert all(os.path.getmtime(os.path.join(d, "result.json")) == t for d, t in mtimes.items())
+    # --report_only writes the table of the finished runs and trains nothing
+    _, reported = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
+                                                                "report_only": True,
+                                                                "seeds": [1, 2, 3]}))
+    assert len(reported) == 8 and not any("seed3" in r["logdir"] for r in reported)
     # --rescore re-evaluates the final generators without training: same generator,
     # same protocol, so the same scores; and no new checkpoint
     checkpoints = {d: sorted(os.listdir(os.path.join(d, "checkpoints"))) for d in mtimes}

@@ -143,7 +143,8 @@ class ReproduceOptions:
     flagfiles; `scale` then shrinks steps and evaluation samples (1.0 = paper;
     scaled runs use float32, as bfloat16 is slow on CPUs) and the other fields,
     when set, override every cell's flags. rescore: re-evaluate finished runs'
-    final generators instead of skipping them."""
+    final generators instead of skipping them. report_only: write the table of
+    the finished runs, training nothing (a table in progress)."""
     protocol: Optional[str] = None
     scale: float = 1.0
     seeds: Optional[Sequence[int]] = None
@@ -163,6 +164,7 @@ class ReproduceOptions:
     results_dir: str = "results"
     root: str = "."
     rescore: bool = False
+    report_only: bool = False
 
     OVERRIDES = ("dataset", "image_size", "width", "batch_size")
 
@@ -312,10 +314,12 @@ SCORE_KEYS = ("fid", "inception_score", "kid", "kid_std", "precision", "recall",
 
 
 def _mean_std(values):
+    """Mean and sample standard deviation (nan for fewer than two values)."""
     values = [v for v in values if math.isfinite(v)]
     if not values:
         return float("nan"), float("nan")
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    return float(np.mean(values)), std
 
 
 def _fmt(mean, std):
@@ -512,6 +516,8 @@ def reproduce(table_name, options):
         for seed in seeds:
             run_dir = os.path.join(out_dir, "runs",
                                    f"{cell.method}-{cell.column.replace(' ', '_')}-seed{seed}")
+            if options.report_only and not os.path.isfile(os.path.join(run_dir, "result.json")):
+                continue
             results.append(run_cell(cell, seed, options, run_dir, table_name))
     if results:
         write_table(table, results, out_dir, options.protocol)
