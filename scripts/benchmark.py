@@ -14,7 +14,9 @@ import os
 
 from absl import app, flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines (e.g. grappler's "remapper failed") stay hidden;
+# TFKLGAN_VERBOSE=1 shows every line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VERBOSE") else "3")
 
 flags.DEFINE_list("methods", ["klgan"], "methods to time")
 flags.DEFINE_list("widths", ["32"], "network widths")

@@ -21,7 +21,9 @@ import time
 
 from absl import app, flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines (e.g. grappler's "remapper failed") stay hidden;
+# TFKLGAN_VERBOSE=1 shows every line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VERBOSE") else "3")
 
 flags.DEFINE_list("widths", ["32", "128"], "network widths")
 flags.DEFINE_integer("batch_size", 64, "batch size")

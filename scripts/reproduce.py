@@ -18,7 +18,9 @@ import sys
 
 from absl import app, flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines (e.g. grappler's "remapper failed") stay hidden;
+# TFKLGAN_VERBOSE=1 shows every line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VERBOSE") else "3")
 
 flags.DEFINE_string("protocol", None, "a fixed reduced protocol: cpu (mnist_sample, reduced "
                     "width, the shipped MNIST classifier, 3 seeds)")

@@ -10,7 +10,9 @@ import sys
 
 from absl import app, flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines (e.g. grappler's "remapper failed") stay hidden;
+# TFKLGAN_VERBOSE=1 shows every line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VERBOSE") else "3")
 
 from tfklgan import cli  # noqa: E402
 from tfklgan.cli import config_from_flags, define_train_flags  # noqa: E402

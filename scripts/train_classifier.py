@@ -16,7 +16,9 @@ import sys
 
 from absl import app, flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines (e.g. grappler's "remapper failed") stay hidden;
+# TFKLGAN_VERBOSE=1 shows every line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VERBOSE") else "3")
 
 flags.DEFINE_string("dataset", "mnist_sample", "a labelled dataset (mnist, mnist_sample, ...)")
 flags.DEFINE_integer("image_size", 28, "input size")

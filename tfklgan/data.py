@@ -332,8 +332,15 @@ def _tfds_builder(name, config, download_host, offline_hint):
     """A prepared TFDS builder; downloads when allowed and reachable, else
     fails at once (TFDS itself would retry for minutes when offline)."""
     import tensorflow_datasets as tfds
-    builder = tfds.builder(name, data_dir=config.data_dir)
-    if builder.is_prepared():
+    from absl import logging
+    level = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)  # "Variant folder ... has no dataset_info.json"
+    try:                                  # for a dataset that is not prepared
+        builder = tfds.builder(name, data_dir=config.data_dir)
+        prepared = builder.is_prepared()
+    finally:
+        logging.set_verbosity(level)
+    if prepared:
         return builder
     where = config.data_dir or "the default TFDS data_dir (~/tensorflow_datasets)"
     if not config.download:
