@@ -64,6 +64,12 @@ def test_klgan_table1_tiny_proxy(tmp_path):
     assert all(os.path.getmtime(os.path.join(d, "result.json")) > t for d, t in mtimes.items())
     assert checkpoints == {d: sorted(os.listdir(os.path.join(d, "checkpoints")))
                            for d in mtimes}
+    # a published run keeps only its records: --rescore leaves it as it is
+    import shutil
+    shutil.rmtree(os.path.join(results[0]["logdir"], "checkpoints"))
+    _, again = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
+                                                             "rescore": True}))
+    assert again[0]["fid"] == rescored[0]["fid"]
 
 
 def test_every_table_cell_has_a_valid_flagfile():

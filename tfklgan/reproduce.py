@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -279,6 +280,10 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
         with open(result_path) as handle:
             result = json.load(handle)
         if not options.rescore:
+            return result
+        if not os.path.isfile(os.path.join(out_dir, "checkpoints", "checkpoint")):
+            print(f"warning: {out_dir} keeps no checkpoint (a published run keeps only its "
+                  "records); its scores stay as recorded", file=sys.stderr)
             return result
         scores = _score(out_dir, config)
         result.update({k: scores[k] for k in SCORE_KEYS}, protocol=scores["protocol"])
