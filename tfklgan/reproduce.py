@@ -474,6 +474,8 @@ def _plots(results, out_dir):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
+    columns = list(dict.fromkeys(r["column"] for r in results))
+    styles = {c: ("-", "--", ":", "-.")[i % 4] for i, c in enumerate(columns)}
     for method in dict.fromkeys(r["method"] for r in results):
         fig, axis = plt.subplots(figsize=(6, 4))
         for r in (r for r in results if r["method"] == method):
@@ -483,7 +485,8 @@ def _plots(results, out_dir):
             with open(path, newline="") as handle:
                 rows = list(csv.DictReader(handle))
             axis.plot([int(x["step"]) for x in rows], [float(x["fid"]) for x in rows],
-                      marker="o", label=f"{r['column']}, seed {r['seed']}")
+                      marker="o", linestyle=styles[r["column"]],
+                      label=f"{r['column']}, seed {r['seed']}")
         axis.set_xlabel("generator step")
         axis.set_ylabel("FID")
         axis.set_title(method)
