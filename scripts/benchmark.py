@@ -46,11 +46,18 @@ def main(argv):
     from tfklgan.quiet import quiet_python_logs
     quiet_python_logs()
     del argv
-    from tfklgan.benchmark import (bench_config, benchmark_step, compare_layers, layer_table,
-                                   markdown_table, matmul_gflops)
+    from tfklgan.benchmark import (
+        bench_config,
+        benchmark_step,
+        compare_layers,
+        layer_table,
+        markdown_table,
+        matmul_gflops,
+    )
     if FLAGS.decode:
         import json
         import tempfile
+
         from tfklgan.benchmark import benchmark_celeba_decode, write_celeba_like_folder
         root = write_celeba_like_folder(tempfile.mkdtemp(), FLAGS.decode)
         print(json.dumps({f"{size}px {resize}": benchmark_celeba_decode(root, size, resize)
@@ -59,6 +66,7 @@ def main(argv):
         return 0
     if FLAGS.evaluation:
         import json
+
         from tfklgan.benchmark import benchmark_evaluation, benchmark_inception_standin
         print(json.dumps({"evaluation": benchmark_evaluation(FLAGS.eval_images),
                           "inception_standin": benchmark_inception_standin()}, indent=2))

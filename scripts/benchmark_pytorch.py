@@ -192,6 +192,7 @@ def main(argv):
               "dependency; only this comparison needs it)", file=sys.stderr)
         return 2
     import numpy as np
+
     from tfklgan.benchmark import onednn_enabled
 
     print(f"tfklgan with oneDNN {'on' if onednn_enabled() else 'off'}; "

@@ -34,6 +34,7 @@ FLAGS = flags.FLAGS
 def _generator_from_flags():
     """(generate(latents, labels) -> images in [-1, 1], info dict)."""
     import numpy as np
+
     from tfklgan.export import load_exported
     from tfklgan.training import load_run
     if bool(FLAGS.logdir) == bool(FLAGS.saved_model):
@@ -63,6 +64,7 @@ def main(argv):
     quiet_python_logs()
     del argv
     import numpy as np
+
     from tfklgan import images
     try:
         generate, info = _generator_from_flags()

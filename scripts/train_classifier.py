@@ -38,10 +38,11 @@ def main(argv):
     from tfklgan.quiet import quiet_python_logs
     quiet_python_logs()
     del argv
-    from tfklgan import data  # first: it sets TensorFlow's CPU kernel switch
     import keras
     import numpy as np
     import tensorflow as tf
+
+    from tfklgan import data
     from tfklgan.classifier import build_classifier, save_classifier
     from tfklgan.feature_networks import CLASSIFIER_REPORT, directory_sha256
 

@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tfklgan  # noqa: E402,F401  first, as users do: it turns on oneDNN kernels
+import tfklgan  # noqa: E402,F401,I001  first, as users do: it turns on oneDNN kernels
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -50,7 +50,7 @@ def test_stream_is_a_function_of_seed_and_batch_index():
     split = data.load_split(config(max_examples=100))
     full = [b.numpy() for b in data.batch_stream(split, 16, seed=3).take(14)]
     resumed = [b.numpy() for b in data.batch_stream(split, 16, seed=3, start_batch=9).take(5)]
-    for a, b in zip(full[9:], resumed):
+    for a, b in zip(full[9:], resumed, strict=True):
         np.testing.assert_array_equal(a, b)
     # 6 batches per epoch: epoch 0 and 1 visit the same images in other orders
     epoch0 = np.concatenate(full[:6]).reshape(96, -1)

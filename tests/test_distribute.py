@@ -55,7 +55,7 @@ def train(strategy, method, mbd, initial=None, ema_decay=0.0):
 
 def max_relative_difference(a, b):
     """max |a - b| / max |a| over all weights (per tensor, then the maximum)."""
-    return max(np.max(np.abs(x - y)) / max(np.max(np.abs(x)), 1e-3) for x, y in zip(a, b))
+    return max(np.max(np.abs(x - y)) / max(np.max(np.abs(x)), 1e-3) for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("method,mbd,ema", [

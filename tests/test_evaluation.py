@@ -5,13 +5,17 @@ import os
 
 import numpy as np
 import pytest
+from test_training import ROOT, run_script, tiny_config
 
 from tfklgan import data, metrics
 from tfklgan.evaluation import EvalConfig, RealStatistics
-from tfklgan.feature_networks import (PACKAGED_MNIST_CLASSIFIER, default_classifier_path,
-                                      directory_sha256, load_feature_network)
+from tfklgan.feature_networks import (
+    PACKAGED_MNIST_CLASSIFIER,
+    default_classifier_path,
+    directory_sha256,
+    load_feature_network,
+)
 from tfklgan.training import train
-from test_training import ROOT, run_script, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +138,7 @@ def test_class_scores_per_requested_class():
 
 def test_clean_resize_filter_matches_pil_bicubic_on_a_real_digit():
     from PIL import Image
+
     from tfklgan.feature_networks import FeatureNetwork
     digit = data.load_split(data.DataConfig("mnist_sample", split="all")).images[0, :, :, 0]
     as_float = digit.astype(np.float32) / 127.5 - 1.0
@@ -194,9 +199,10 @@ def test_exported_generator_scores_against_the_runs_own_split(tmp_path):
 
 def test_generate_keeps_working_after_the_gan_is_dropped():
     import gc
+
+    from tfklgan.config import TrainConfig
     from tfklgan.evaluation import gan_generator
     from tfklgan.training import build_gan
-    from tfklgan.config import TrainConfig
     gan = build_gan(TrainConfig(width=4, latent_dim=8, minibatch_discrimination=False,
                                 image_size=32))
     generate, _ = gan_generator(gan, EvalConfig(num_samples=4))

@@ -35,7 +35,7 @@ def snapshot(model):
 
 
 def changed(before, model):
-    return any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+    return any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
 
 
 @pytest.mark.parametrize("method,mbd", [
@@ -104,7 +104,7 @@ def test_ema_generator_tracks_weights():
     ds = tf.data.Dataset.from_tensor_slices(images(8)).batch(8)
     gan.fit(ds, verbose=0)
     w1 = gan.generator.get_weights()
-    for ema, before, after in zip(gan.ema_generator.get_weights(), w0, w1):
+    for ema, before, after in zip(gan.ema_generator.get_weights(), w0, w1, strict=True):
         np.testing.assert_allclose(ema, 0.5 * before + 0.5 * after, rtol=1e-5, atol=1e-7)
     z = gan.sample_latents(3)
     np.testing.assert_allclose(gan.generate(z), gan.ema_generator(z), atol=1e-6)
@@ -127,9 +127,9 @@ def test_joint_update_equals_hand_computed_sgd():
                                           tfklgan.losses.gaussian_moments(f))[0]
     grads = tape.gradient(skl, d_vars + g_vars)
     gan.fit(tf.data.Dataset.from_tensor_slices(real).batch(8), verbose=0)
-    for v, w0, g in zip(d_vars, d0, grads[:len(d_vars)]):
+    for v, w0, g in zip(d_vars, d0, grads[:len(d_vars)], strict=True):
         np.testing.assert_allclose(v.numpy(), w0 + lr * g.numpy(), rtol=1e-4, atol=1e-6)
-    for v, w0, g in zip(g_vars, g0, grads[len(d_vars):]):
+    for v, w0, g in zip(g_vars, g0, grads[len(d_vars):], strict=True):
         np.testing.assert_allclose(v.numpy(), w0 - lr * g.numpy(), rtol=1e-4, atol=1e-6)
 
 
@@ -197,7 +197,7 @@ def test_same_seed_same_result():
         gan = tiny_gan("wgan_gp", mbd=True)
         gan.fit(tf.data.Dataset.from_tensor_slices(images(16)).batch(8), verbose=0)
         return gan.generator.get_weights() + gan.discriminator.get_weights()
-    for a, b in zip(run(), run()):
+    for a, b in zip(run(), run(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -241,5 +241,5 @@ def test_jit_compile_trains_deterministically():
                           verbose=0).history
         assert np.isfinite(history["skl"][-1]) and changed(w0, gan.generator)
         return gan.generator.get_weights()
-    for a, b in zip(run(), run()):
+    for a, b in zip(run(), run(), strict=True):
         np.testing.assert_array_equal(a, b)

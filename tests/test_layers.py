@@ -3,8 +3,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfklgan.layers import (LatentReparameterization, MinibatchDiscrimination,
-                            SpaceToDepthConv2D, instance_normalization)
+from tfklgan.layers import (
+    LatentReparameterization,
+    MinibatchDiscrimination,
+    SpaceToDepthConv2D,
+    instance_normalization,
+)
 
 
 def np_minibatch(x, t, mean):
@@ -61,7 +65,7 @@ def assert_same_as_conv2d(fast, conv, x):
     np.testing.assert_allclose(tape.gradient(loss_fast, x), tape.gradient(loss_conv, x),
                                rtol=1e-4, atol=1e-5)
     for g_fast, g_conv in zip(tape.gradient(loss_fast, fast.trainable_weights),
-                              tape.gradient(loss_conv, conv.trainable_weights)):
+                              tape.gradient(loss_conv, conv.trainable_weights), strict=True):
         np.testing.assert_allclose(g_fast, g_conv, rtol=1e-4, atol=1e-5)
 
 

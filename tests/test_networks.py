@@ -145,11 +145,11 @@ def test_torch_init_is_seeded_and_keras_init_is_unchanged():
         return [w.numpy() for w in pair.generator.weights + pair.discriminator.weights]
 
     default, keras_init = weights(), weights(init="keras")
-    for a, b in zip(default, keras_init):
+    for a, b in zip(default, keras_init, strict=True):
         np.testing.assert_array_equal(a, b)
     torch_a, torch_b = weights(init="torch"), weights(init="torch")
-    for a, b in zip(torch_a, torch_b):
+    for a, b in zip(torch_a, torch_b, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, b) for a, b in zip(default, torch_a))
+    assert any(not np.array_equal(a, b) for a, b in zip(default, torch_a, strict=True))
     with pytest.raises(ValueError, match="init must be one of"):
         NetworkConfig(init="jax")

@@ -6,11 +6,18 @@ import os
 
 import numpy as np
 import pytest
+from test_training import ROOT
 
 from tfklgan import reproduce as reproduce_lib
-from tfklgan.reproduce import (PROTOCOLS, TABLES, ReproduceOptions, cell_config, kendall_tau,
-                               ranks, reproduce)
-from test_training import ROOT
+from tfklgan.reproduce import (
+    PROTOCOLS,
+    TABLES,
+    ReproduceOptions,
+    cell_config,
+    kendall_tau,
+    ranks,
+    reproduce,
+)
 
 
 @pytest.mark.slow
@@ -58,7 +65,7 @@ def test_klgan_table1_tiny_proxy(tmp_path):
     checkpoints = {d: sorted(os.listdir(os.path.join(d, "checkpoints"))) for d in mtimes}
     _, rescored = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
                                                                 "rescore": True}))
-    for before, after in zip(results, rescored):
+    for before, after in zip(results, rescored, strict=True):
         assert after["fid"] == pytest.approx(before["fid"], rel=1e-6)
         assert after["steps"] == before["steps"]
     assert all(os.path.getmtime(os.path.join(d, "result.json")) > t for d, t in mtimes.items())
@@ -74,7 +81,7 @@ def test_klgan_table1_tiny_proxy(tmp_path):
 
 def test_every_table_cell_has_a_valid_flagfile():
     options = ReproduceOptions(root=ROOT)
-    for name, table in TABLES.items():
+    for table in TABLES.values():
         for cell in table.cells:
             config = cell_config(cell, table.seeds[0], options, "runs/x").validate()
             assert config.method in cell.flagfile or cell.method in cell.flagfile

@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
+from test_training import ROOT, TRAIN, run_script
 
 from tfklgan import data
-from test_training import ROOT, TRAIN, run_script
 
 MNIST_TRAIN, MNIST_TEST = 60, 20
 CELEBA_SPLITS = {"train": 14, "validation": 3, "test": 3}

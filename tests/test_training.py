@@ -17,7 +17,7 @@ from absl import flags
 
 from tfklgan.cli import config_from_flags, define_train_flags
 from tfklgan.config import ConfigError, TrainConfig
-from tfklgan.training import (RunDirectoryError, TrainingDivergedError, load_run, train)
+from tfklgan.training import RunDirectoryError, TrainingDivergedError, load_run, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "scripts", "train.py")
@@ -126,7 +126,7 @@ def test_resume_continues_exactly(tmp_path):
     resumed = train(tiny_config(tmp_path / "b", steps=6, resume=True))
     assert resumed.step == 6
     gan_resumed, _, _ = load_run(resumed.logdir)
-    for a, b in zip(gan_whole.weights, gan_resumed.weights):
+    for a, b in zip(gan_whole.weights, gan_resumed.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     steps = [int(line.split(",")[0]) for line in
              open(os.path.join(resumed.logdir, "metrics.csv")).read().splitlines()[1:]]
@@ -140,7 +140,7 @@ def test_alternating_method_resumes_exactly(tmp_path):
     resumed = train(tiny_config(tmp_path / "b", steps=4, resume=True, **cfg))
     a, b = load_run(whole.logdir)[0], load_run(resumed.logdir)[0]
     assert int(b.d_optimizer.iterations.numpy()) == 8
-    for x, y in zip(a.weights, b.weights):
+    for x, y in zip(a.weights, b.weights, strict=True):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
 
 
@@ -319,7 +319,7 @@ def test_damaged_newest_checkpoint_walks_back_to_a_good_one(tmp_path, capfd):
         assert "resuming from step 4" in err, how
         assert not os.path.exists(logdir / "checkpoints" / "ckpt-6_temp")
         assert resumed.step == 8
-        for a, b in zip(expected, load_run(str(logdir))[0].weights):
+        for a, b in zip(expected, load_run(str(logdir))[0].weights, strict=True):
             np.testing.assert_array_equal(a, b.numpy(), err_msg=how)
 
 
@@ -411,7 +411,7 @@ def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
     proc = run_script(*args, *(["--resume"] if (logdir / "config.json").exists() else []))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert kills >= 1
-    for a, b in zip(expected, load_run(str(logdir))[0].weights):
+    for a, b in zip(expected, load_run(str(logdir))[0].weights, strict=True):
         np.testing.assert_array_equal(a, b.numpy())
     with open(logdir / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

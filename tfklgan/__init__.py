@@ -16,7 +16,8 @@ from tfklgan.quiet import start_tensorflow  # noqa: E402
 
 start_tensorflow()
 
-from tfklgan import distribute, layers  # noqa: E402, losses, networks, objectives, penalties
+# The package's modules import TensorFlow, so they come after the switches above.
+from tfklgan import distribute, layers, losses, networks, objectives, penalties  # noqa: E402,I001
 from tfklgan.gan import GAN
 from tfklgan.layers import (LatentReparameterization, MinibatchDiscrimination,
                             SpaceToDepthConv2D, instance_normalization)

@@ -202,7 +202,7 @@ def compare_layers(width=32, batch_size=64, repeats=7):
         for step in steps:
             step(x).numpy()  # trace and warm up
         for _ in range(repeats):
-            for step, record in zip(steps, times):
+            for step, record in zip(steps, times, strict=True):
                 start = time.perf_counter()
                 step(x).numpy()
                 record.append(time.perf_counter() - start)
@@ -280,7 +280,9 @@ def write_celeba_like_folder(root, count, seed=0):
     """`count` synthetic 178x218 JPEGs in CelebA's layout (img_align_celeba/ and
     list_attr_celeba.txt with 40 attribute columns), for timing the first run."""
     import os
+
     from PIL import Image
+
     from tfklgan.data import CELEBA_ATTRIBUTE_FILE, CELEBA_IMAGE_FOLDER
     folder = os.path.join(root, CELEBA_IMAGE_FOLDER)
     os.makedirs(folder, exist_ok=True)

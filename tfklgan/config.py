@@ -11,7 +11,7 @@ import json
 from typing import Optional, Tuple
 
 from tfklgan import objectives
-from tfklgan.data import DataConfig, NPZ_RANGES, RESIZE_PROTOCOLS, dataset_names, SOURCES, PREFIXES
+from tfklgan.data import NPZ_RANGES, PREFIXES, RESIZE_PROTOCOLS, SOURCES, DataConfig, dataset_names
 from tfklgan.networks import IMAGE_SIZES, NETWORKS
 from tfklgan.networks.base import INITS, LATENT_DISTRIBUTIONS
 

@@ -54,7 +54,7 @@ def assign_variables(targets, update_fn, sources=None):
     sources = list(sources) if sources is not None else [None] * len(targets)
 
     def _assign_all(strategy, sources):
-        for target, source in zip(targets, sources):
+        for target, source in zip(targets, sources, strict=True):
             tf_var = getattr(target, "value", target)
             args = () if source is None else (source,)
             strategy.extended.update(

@@ -240,8 +240,8 @@ class GAN(keras.Model):
         grads = tape.gradient(d_objective, d_vars + g_vars)
         d_grads = grads[:len(d_vars)]
         g_grads = [-g for g in grads[len(d_vars):]]  # G descends SKL
-        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
-        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars, strict=True))
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars, strict=True))
         self._update_ema()
         self._record({"skl": skl, "kl_real_gen": kl_pq, "kl_gen_real": kl_qp})
         self._record_grad_norm("d_grad_norm", d_grads)
@@ -258,7 +258,7 @@ class GAN(keras.Model):
                              for k in range(self.n_critic)]
         if self.generator_first:
             self._generator_step(n)
-        for real_k, labels_k in zip(real_batches, label_batches):
+        for real_k, labels_k in zip(real_batches, label_batches, strict=True):
             self._discriminator_step(real_k, labels_k)
         if not self.generator_first:
             self._generator_step(n)
@@ -301,7 +301,7 @@ class GAN(keras.Model):
             # the global-batch mean.
             scaled = total / distribute.num_replicas()
         d_grads = tape.gradient(scaled, d_vars)
-        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars, strict=True))
         if obj.clip_value is not None:
             clip = obj.clip_value
             distribute.assign_variables(
@@ -326,7 +326,7 @@ class GAN(keras.Model):
                 self.discriminator(inputs, training=True))
             scaled = g_loss / distribute.num_replicas()
         g_grads = tape.gradient(scaled, g_vars)
-        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars, strict=True))
         self._update_ema()
         self._record({"g_loss": g_loss})
         self._record_grad_norm("g_grad_norm", g_grads)

@@ -18,8 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfklgan.prdc import (DENSITY_COVERAGE_K, PRECISION_RECALL_K,
-                          precision_recall_density_coverage)
+from tfklgan.prdc import DENSITY_COVERAGE_K, PRECISION_RECALL_K, precision_recall_density_coverage
 from tfklgan.tfgan_compat import load_classifier_metrics
 
 
@@ -149,6 +148,7 @@ def real_activations(feature_network, images, reference, cache_dir, batch_size=2
 
 def _versions():
     import importlib.metadata
+
     import keras
     versions = {"tensorflow": tf.__version__, "keras": keras.__version__}
     try:

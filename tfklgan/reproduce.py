@@ -24,8 +24,7 @@ from absl import flags
 
 from tfklgan import data as data_lib
 from tfklgan.cli import config_from_flags, define_train_flags
-from tfklgan.evaluation import (RealStatistics, evaluate_generator, feature_network_of,
-                                gan_generator)
+from tfklgan.evaluation import RealStatistics, evaluate_generator, feature_network_of, gan_generator
 from tfklgan.training import eval_config_of, load_run, train
 
 

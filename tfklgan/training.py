@@ -25,8 +25,7 @@ from tfklgan import callbacks as cb
 from tfklgan import data as data_lib
 from tfklgan.checkpoints import CheckpointStore
 from tfklgan.config import ConfigError, TrainConfig
-from tfklgan.evaluation import (EvalConfig, EvaluationCallback, RealStatistics,
-                                feature_network_of)
+from tfklgan.evaluation import EvalConfig, EvaluationCallback, RealStatistics, feature_network_of
 from tfklgan.export import data_record, export_generator
 from tfklgan.feature_networks import default_classifier_path
 from tfklgan.gan import GAN, group_critic_batches

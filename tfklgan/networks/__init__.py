@@ -1,7 +1,7 @@
 """Network registry: name -> builder(NetworkConfig) -> NetworkPair."""
 
 from tfklgan.networks import dcgan64, klgan32, mnist
-from tfklgan.networks.base import (Discriminator, NetworkConfig, NetworkPair)
+from tfklgan.networks.base import Discriminator, NetworkConfig, NetworkPair
 from tfklgan.networks.init import INITS, initialize
 
 NETWORKS = {

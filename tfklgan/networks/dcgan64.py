@@ -13,8 +13,12 @@ import dataclasses
 
 import keras
 
-from tfklgan.networks.base import (discriminator_inputs, generator_inputs, make_pair,
-                                   maybe_spectral_norm)
+from tfklgan.networks.base import (
+    discriminator_inputs,
+    generator_inputs,
+    make_pair,
+    maybe_spectral_norm,
+)
 
 IMAGE_SIZE = 64
 

@@ -15,8 +15,7 @@ outputs, faster on CPU; docs/performance.md).
 
 import keras
 
-from tfklgan.layers import (LatentReparameterization, SpaceToDepthConv2D,
-                            instance_normalization)
+from tfklgan.layers import LatentReparameterization, SpaceToDepthConv2D, instance_normalization
 from tfklgan.networks.base import discriminator_inputs, generator_inputs, make_pair
 
 IMAGE_SIZE = 32
