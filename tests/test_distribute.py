@@ -14,6 +14,8 @@ feature bias under KL-GAN's shift-invariant loss, the logit bias under hinge
 in its linear region), and Adam would turn float noise there into full steps.
 """
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -72,3 +74,29 @@ def test_mirrored_equals_single_device(mirrored_strategy, method, mbd, ema):
     for name in single_hist:
         np.testing.assert_allclose(mirrored_hist[name], single_hist[name], rtol=1e-4,
                                    atol=1e-5, err_msg=name)
+
+
+@pytest.mark.slow
+def test_cpu_devices_mirrored_from_the_cli_equals_one_device(tmp_path):
+    """--cpu_devices=2 --strategy=mirrored trains 2 replicas on the CPU; in
+    float64 the weights equal one-device training on the same global batches."""
+    from test_training import TINY, TRAIN, run_script
+    common = ["--method=lsgan", "--precision=float64", "--steps=3", "--checkpoint_every=3",
+              "--batch_size=8", "--minibatch_discrimination", *TINY]
+    runs = {}
+    for name, extra in (("single", []), ("mirrored", ["--cpu_devices=2",
+                                                       "--strategy=mirrored"])):
+        proc = run_script(TRAIN, *common, *extra, f"--logdir={tmp_path / name}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[name] = tf.train.load_checkpoint(str(tmp_path / name / "checkpoints" / "ckpt-3"))
+        info = json.load(open(tmp_path / name / "run.json"))
+        assert info["replicas"] == (2 if name == "mirrored" else 1)
+    # the networks' weights, as the optimizers hold them
+    names = [n for n in runs["single"].get_variable_to_shape_map()
+             if "_optimizer/_trainable_variables/" in n]
+    assert len(names) > 10
+    for n in names:
+        a, b = runs["single"].get_tensor(n), runs["mirrored"].get_tensor(n)
+        assert a.dtype == np.float64, n
+        scale = max(np.max(np.abs(a)), 1e-3)
+        assert np.max(np.abs(a - b)) / scale < 1e-10, n

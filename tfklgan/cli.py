@@ -61,9 +61,12 @@ HELP = {
     "lr_decay_final": "final learning-rate factor of the linear decay",
     "ema_decay": "keep an EMA of G's weights for sampling (0 = off)",
     "seed": "seed of weights, data order and every random draw",
-    "precision": "float32 or mixed_bfloat16",
+    "precision": "float32, mixed_bfloat16 (GPUs) or float64 (exactness checks)",
     "jit_compile": "compile the train step with XLA",
-    "strategy": "default, mirrored (all local GPUs) or multiworker (TF_CONFIG)",
+    "strategy": "default, mirrored (all local GPUs, or the --cpu_devices) or multiworker "
+                "(TF_CONFIG)",
+    "cpu_devices": "split the CPU into N logical devices (N > 1), so --strategy=mirrored "
+                   "runs N replicas on a machine without GPUs",
     "steps_per_execution": "train steps per compiled call (callbacks run per call)",
     "eval_every": "score FID, IS and KID every N steps (0 = off); keeps the best-FID checkpoint",
     "eval_samples": "generated (and real) images per evaluation (10,000 as in the KL-GAN paper)",

@@ -18,7 +18,7 @@ from tfklgan.networks.base import INITS, LATENT_DISTRIBUTIONS
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 LR_DECAYS = ("none", "linear")
 STRATEGIES = ("default", "mirrored", "multiworker")
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_bfloat16", "float64")
 
 # Network picked by image size when --network is not given.
 DEFAULT_NETWORKS = {28: "dcgan28", 32: "klgan32", 64: "dcgan64"}
@@ -87,6 +87,7 @@ class TrainConfig:
     precision: str = "float32"
     jit_compile: bool = False
     strategy: str = "default"
+    cpu_devices: int = 0         # > 1: split the CPU into that many logical devices
     steps_per_execution: int = 1
     # evaluation during training (0 = off)
     eval_every: int = 0
@@ -183,6 +184,7 @@ class TrainConfig:
                      "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
                      "steps_per_execution"):
             need(getattr(self, name) >= 1, f"--{name} must be >= 1, got {getattr(self, name)}")
+        need(self.cpu_devices >= 0, f"--cpu_devices must be >= 0, got {self.cpu_devices}")
         need(self.eval_every >= 0, f"--eval_every must be >= 0 (0 = off), got {self.eval_every}")
         need(self.eval_samples >= 2, f"--eval_samples must be >= 2, got {self.eval_samples}")
         need(self.eval_real_samples >= 0,
@@ -244,7 +246,7 @@ class TrainConfig:
         "eval_feature_network", "eval_ema", "inception_path", "classifier_path",
         "export_dir", "verbose",                                           # outputs
         "data_dir", "celeba_dir", "cache_dir", "download",                 # where data is
-        "strategy", "jit_compile", "steps_per_execution",                  # execution
+        "strategy", "jit_compile", "steps_per_execution", "cpu_devices",   # execution
         "logdir", "resume")
 
     def differences(self, other):

@@ -550,9 +550,9 @@ def load_split(config):
                      arrays.class_names, config)
 
 
-def to_model_range(images):
-    """uint8 [..., C] -> float32 in [-1, 1]."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
+def to_model_range(images, dtype=tf.float32):
+    """uint8 [..., C] -> `dtype` in [-1, 1]."""
+    return tf.cast(images, dtype) / 127.5 - 1.0
 
 
 def batches_per_epoch(data, batch_size):
@@ -560,14 +560,14 @@ def batches_per_epoch(data, batch_size):
 
 
 def batch_stream(data, batch_size, seed, start_batch=0, labels=False,
-                 num_classes=None):
+                 num_classes=None, dtype=tf.float32):
     """An endless tf.data stream of shuffled batches, from batch `start_batch`.
 
     Epoch e visits the images in the order np.random.default_rng([seed, e])
     .permutation(n), cut into n // batch_size full batches, so batch b of the
     stream depends only on (seed, b): a resumed run continues the exact
-    stream of an uninterrupted one. Yields images [B, S, S, C] in [-1, 1],
-    or (images, one-hot labels [B, num_classes]) with `labels`.
+    stream of an uninterrupted one. Yields images [B, S, S, C] in [-1, 1] of
+    `dtype`, or (images, one-hot labels [B, num_classes]) with `labels`.
     """
     per_epoch = batches_per_epoch(data, batch_size)
     if per_epoch < 1:
@@ -595,9 +595,9 @@ def batch_stream(data, batch_size, seed, start_batch=0, labels=False,
     if labels:
         signature = (tf.TensorSpec(shape, tf.uint8), tf.TensorSpec([batch_size], tf.int64))
         ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
-        ds = ds.map(lambda x, y: (to_model_range(x), tf.one_hot(y, num_classes)))
+        ds = ds.map(lambda x, y: (to_model_range(x, dtype), tf.one_hot(y, num_classes)))
     else:
         ds = tf.data.Dataset.from_generator(
             generate, output_signature=tf.TensorSpec(shape, tf.uint8))
-        ds = ds.map(to_model_range)
+        ds = ds.map(lambda x: to_model_range(x, dtype))
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -52,9 +52,31 @@ class TrainResult:
     history: dict
 
 
-def make_strategy(name):
-    """The tf.distribute strategy for --strategy."""
+def split_cpu(count):
+    """Splits the CPU into `count` logical devices. TensorFlow allows this only
+    before its runtime starts, which the scripts guarantee."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    if len(tf.config.get_logical_device_configuration(cpu) or ()) == count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:
+        have = len(tf.config.list_logical_devices("CPU"))
+        raise ConfigError(f"--cpu_devices={count}: TensorFlow has already started with "
+                          f"{have} CPU device(s); split the CPU before anything else runs "
+                          "(as scripts/train.py does)") from None
+
+
+def make_strategy(name, cpu_devices=0):
+    """The tf.distribute strategy for --strategy; `cpu_devices` > 1 first splits
+    the CPU, and "mirrored" then mirrors over those devices when there is no GPU."""
+    if cpu_devices > 1:
+        split_cpu(cpu_devices)
     if name == "mirrored":
+        if cpu_devices > 1 and not tf.config.list_physical_devices("GPU"):
+            return tf.distribute.MirroredStrategy(
+                [f"/cpu:{i}" for i in range(cpu_devices)])
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":  # reads the cluster from TF_CONFIG
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -166,10 +188,14 @@ def train(config, extra_callbacks=()):
     config.validate()
     changes = _check_logdir(config)
     previous_policy = keras.mixed_precision.global_policy().name
+    previous_floatx = keras.config.floatx()
+    if config.precision == "float64":
+        keras.config.set_floatx("float64")
     keras.mixed_precision.set_global_policy(config.precision)
     try:
         return _train(config, extra_callbacks, changes)
     finally:
+        keras.config.set_floatx(previous_floatx)
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
@@ -188,14 +214,15 @@ def _write_run_info(config, start, changes, info):
 
 
 def _train(config, extra_callbacks, changes):
-    strategy = make_strategy(config.strategy)
+    strategy = make_strategy(config.strategy, config.cpu_devices)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ConfigError(f"--batch_size={config.batch_size} does not divide over "
                           f"{replicas} replicas; use a multiple of {replicas}")
     train_data = data_lib.load_split(config.data_config("train"))
     conditional = config.conditional
-    stream_kwargs = dict(labels=conditional, num_classes=train_data.num_classes)
+    stream_kwargs = dict(labels=conditional, num_classes=train_data.num_classes,
+                         dtype=tf.as_dtype(keras.config.floatx()))
     # Fail on unusable data before building anything.
     data_lib.batch_stream(train_data, config.batch_size, config.seed, **stream_kwargs)
     num_classes = train_data.num_classes if conditional else 0
@@ -307,6 +334,8 @@ def load_run(logdir, checkpoint=None):
         config = TrainConfig.from_json(handle.read())
     with open(os.path.join(logdir, "run.json")) as handle:
         info = json.load(handle)
+    if config.precision == "float64":  # the networks compute in float64 from here on
+        keras.config.set_floatx("float64")
     gan = build_gan(dataclasses.replace(config, jit_compile=False), info["num_classes"])
     store = CheckpointStore(gan, os.path.join(logdir, "checkpoints"), config.keep_checkpoints)
     path = checkpoint or store.newest_readable()
