@@ -37,7 +37,11 @@ def unreadable_reason(path):
 
 
 class CheckpointStore:
-    def __init__(self, gan, directory, keep=3):
+    """Saves to `directory` and restores from `restore_directory` (default: the
+    same). A non-chief worker restores the chief's checkpoints but saves to a
+    scratch folder of its own: every worker takes part in a save."""
+
+    def __init__(self, gan, directory, keep=3, restore_directory=None):
         parts = dict(generator=gan.generator, discriminator=gan.discriminator,
                      g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer)
         if gan.ema_generator is not None:
@@ -47,6 +51,9 @@ class CheckpointStore:
         self.checkpoint = tf.train.Checkpoint(**parts)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                                   max_to_keep=keep)
+        self.restore_manager = (self.manager if restore_directory in (None, directory) else
+                                tf.train.CheckpointManager(self.checkpoint, restore_directory,
+                                                           max_to_keep=keep))
         self.skipped = []  # (checkpoint, why) passed over by restore_latest
 
     def remove_partial_writes(self):
@@ -76,7 +83,7 @@ class CheckpointStore:
         """The newest checkpoint that reads back completely, walking back past
         damaged ones (listed in `skipped`); None when the run has none. Raises
         NoReadableCheckpointError when every checkpoint is damaged."""
-        candidates = list(reversed(self.manager.checkpoints))
+        candidates = list(reversed(self.restore_manager.checkpoints))
         self.skipped = []
         for path in candidates:
             reason = unreadable_reason(path)
@@ -87,7 +94,7 @@ class CheckpointStore:
             return None
         listed = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in self.skipped)
         raise NoReadableCheckpointError(
-            f"no checkpoint in {self.directory!r} reads back ({listed}); start again "
+            f"no checkpoint in {self.restore_manager.directory!r} reads back ({listed}); start again "
             "with a new --logdir (the damaged files were left as they are)")
 
     def restore_latest(self):

@@ -8,6 +8,15 @@ the replica context is the default one.
 import tensorflow as tf
 
 
+def multi_worker():
+    """Whether training runs on several workers (MultiWorkerMirroredStrategy
+    with a cluster of more than one task)."""
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    return bool(strategy.extended._in_multi_worker_mode())  # noqa: SLF001 (no public API)
+
+
 def num_replicas():
     """Number of replicas that share the global batch."""
     return tf.distribute.get_strategy().num_replicas_in_sync

@@ -206,7 +206,12 @@ class GAN(keras.Model):
             self._joint_step(real, labels)
         else:
             self._alternating_step(real, labels)
-        return {name: tracker.result() for name, tracker in self._trackers.items()}
+        results = {name: tracker.result() for name, tracker in self._trackers.items()}
+        if distribute.multi_worker():
+            # Keras reduces the returned values across workers along axis 0,
+            # which a scalar does not have.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def _record(self, values):
         for name, value in values.items():

@@ -15,7 +15,9 @@ import dataclasses
 import glob
 import json
 import os
+import shutil
 import sys
+import tempfile
 from typing import Optional
 
 import keras
@@ -213,8 +215,33 @@ def _write_run_info(config, start, changes, info):
     os.replace(path + ".tmp", path)
 
 
+def is_chief(strategy):
+    """Whether this process writes the run directory: always, but on the
+    non-chief workers of a multi-worker cluster."""
+    return bool(getattr(strategy.extended, "should_checkpoint", True))
+
+
 def _train(config, extra_callbacks, changes):
     strategy = make_strategy(config.strategy, config.cpu_devices)
+    if is_chief(strategy):
+        return _train_in(config, config, strategy, extra_callbacks, changes)
+    # A non-chief worker takes part in every collective, saves included, but
+    # writes to a scratch folder of its own, removed at the end.
+    scratch = tempfile.mkdtemp(prefix="tfklgan-worker-")
+    try:
+        local = dataclasses.replace(config, logdir=scratch,
+                                    export_dir=config.export_dir and
+                                    os.path.join(scratch, "export"))
+        result = _train_in(config, local, strategy, extra_callbacks, changes)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return dataclasses.replace(result, logdir=config.logdir, checkpoint=None,
+                               sample_grid=None, export_dir=None)
+
+
+def _train_in(run_config, config, strategy, extra_callbacks, changes):
+    """Trains the run of `run_config` (whose checkpoints it restores), writing
+    to `config.logdir` (the run directory, or a worker's scratch folder)."""
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ConfigError(f"--batch_size={config.batch_size} does not divide over "
@@ -238,7 +265,8 @@ def _train(config, extra_callbacks, changes):
     with strategy.scope():
         gan = build_gan(config, num_classes)
     store = CheckpointStore(gan, os.path.join(config.logdir, "checkpoints"),
-                            config.keep_checkpoints)
+                            config.keep_checkpoints,
+                            restore_directory=os.path.join(run_config.logdir, "checkpoints"))
     for path in store.remove_partial_writes():
         print(f"removed {path}, left by an interrupted checkpoint write", file=sys.stderr)
     start = store.restore_latest() if config.resume else 0

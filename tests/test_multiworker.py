@@ -1,0 +1,112 @@
+"""MultiWorkerMirroredStrategy: two worker processes on loopback train as one
+process does on the same global batches.
+
+The workers find each other through TF_CONFIG on free local ports; every
+process runs under a timeout. In float64 the weights agree to round-off: all
+but the parameters whose true gradient is exactly zero (the discriminator's
+last biases under KL-GAN's shift-invariant loss and WGAN's linear critic)
+agree to 1e-10 relative; those get AdamW steps from round-off noise (its
+update divides by the gradient's own scale) and agree to 1e-8.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from test_training import ROOT, TINY, TRAIN, run_script
+
+pytestmark = pytest.mark.slow
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run_workers(args, workers=2, timeout=300):
+    """Runs train.py on `workers` local workers; returns their CompletedProcess-like
+    (returncode, stdout, stderr) triples, chief (index 0) first."""
+    cluster = [f"127.0.0.1:{p}" for p in free_ports(workers)]
+    procs = []
+    for index in range(workers):
+        tf_config = {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}}
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps(tf_config))
+        procs.append(subprocess.Popen([sys.executable, TRAIN, "--strategy=multiworker", *args],
+                                      cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    results = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise
+        results.append((proc.returncode, out, err))
+    return results
+
+
+def weights(checkpoint):
+    reader = tf.train.load_checkpoint(checkpoint)
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+            if "_optimizer/_trainable_variables/" in n}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys() and len(a) > 10
+    relative = {n: np.max(np.abs(a[n] - b[n])) / max(np.max(np.abs(a[n])), 1e-3) for n in a}
+    assert max(relative.values()) < 1e-8, max(relative.items(), key=lambda kv: kv[1])
+    close = sum(r < 1e-10 for r in relative.values())
+    assert close >= len(relative) - 2, sorted(relative.items(), key=lambda kv: -kv[1])[:4]
+
+
+COMMON = ["--precision=float64", "--batch_size=16", "--checkpoint_every=2", "--log_every=1",
+          *TINY]
+
+
+@pytest.mark.parametrize("method", [
+    ["--method=klgan", "--minibatch_discrimination"],
+    ["--method=wgan_gp", "--n_critic=2"]], ids=["klgan_mbd", "wgan_gp_n_critic_2"])
+def test_two_workers_equal_one_process(tmp_path, method):
+    args = [*method, "--steps=4", *COMMON]
+    single = run_script(TRAIN, *args, f"--logdir={tmp_path / 'single'}")
+    assert single.returncode == 0, single.stderr[-3000:]
+    results = run_workers([*args, f"--logdir={tmp_path / 'multi'}"])
+    for code, out, err in results:
+        assert code == 0, err[-3000:]
+        assert "done: 4 steps" in out
+    run = tmp_path / "multi"
+    assert json.load(open(run / "run.json"))["replicas"] == 2
+    for name in ("config.json", "metrics.csv", "checkpoints/ckpt-4.index", "train"):
+        assert (run / name).exists(), name  # the chief's run directory is complete
+    assert_same_weights(weights(str(tmp_path / "single" / "checkpoints" / "ckpt-4")),
+                        weights(str(run / "checkpoints" / "ckpt-4")))
+    scratch = [p for p in os.listdir(os.environ.get("TMPDIR", "/tmp"))
+               if p.startswith("tfklgan-worker-")]
+    assert not scratch  # the other worker left nothing behind
+
+
+def test_two_workers_resume_as_an_uninterrupted_run(tmp_path):
+    args = ["--method=klgan", "--minibatch_discrimination", *COMMON]
+    whole = run_workers([*args, "--steps=4", f"--logdir={tmp_path / 'whole'}"])
+    assert all(code == 0 for code, _, _ in whole), whole[0][2][-3000:]
+    # stop both workers after the checkpoint of step 2, then start both with --resume
+    first = run_workers([*args, "--steps=2", f"--logdir={tmp_path / 'resumed'}"])
+    assert all(code == 0 for code, _, _ in first), first[0][2][-3000:]
+    again = run_workers([*args, "--steps=4", "--resume", f"--logdir={tmp_path / 'resumed'}"])
+    assert all(code == 0 for code, _, _ in again), again[0][2][-3000:]
+    a = weights(str(tmp_path / "whole" / "checkpoints" / "ckpt-4"))
+    b = weights(str(tmp_path / "resumed" / "checkpoints" / "ckpt-4"))
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
