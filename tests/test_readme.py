@@ -32,7 +32,8 @@ RULES = [
     (r"^pip install", "skip", "installs the package (CI does)"),
     (r"^tensorboard ", "skip", "starts a server"),
     (r"^python -m pytest", "skip", "the test suite itself"),
-    (r"^python scripts/train\.py --flagfile=configs/quickstart\.flags$", "run", TINY_TRAIN),
+    (r"^python scripts/train\.py --flagfile=configs/quickstart\.flags( --cpu_devices=2 "
+     r"--strategy=mirrored --logdir=runs/mirrored)?$", "run", TINY_TRAIN),
     (r"^python scripts/train\.py --helpfull$", "help", "--flagfile"),
     (r"^python scripts/train\.py --flagfile=configs/klgan\.flags", "offline", r"--celeba_dir"),
     (r"^python scripts/(export|sample)\.py ", "run", []),
