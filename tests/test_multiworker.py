@@ -18,7 +18,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from test_training import ROOT, TINY, TRAIN, run_script
 
 pytestmark = pytest.mark.slow
