@@ -76,7 +76,10 @@ COMMON = ["--precision=float64", "--batch_size=16", "--checkpoint_every=2", "--l
 
 @pytest.mark.parametrize("method", [
     ["--method=klgan", "--minibatch_discrimination"],
-    ["--method=wgan_gp", "--n_critic=2"]], ids=["klgan_mbd", "wgan_gp_n_critic_2"])
+    ["--method=wgan_gp", "--n_critic=2"],
+    # (images, labels) batches once failed in Keras' symbolic build under MWMS
+    ["--method=cgan", "--network=cgan28", "--image_size=28", "--latent_distribution=uniform",
+     "--ema_decay=0.9"]], ids=["klgan_mbd", "wgan_gp_n_critic_2", "cgan_ema"])
 def test_two_workers_equal_one_process(tmp_path, method):
     args = [*method, "--steps=4", *COMMON]
     single = run_script(TRAIN, *args, f"--logdir={tmp_path / 'single'}")

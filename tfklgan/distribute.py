@@ -8,10 +8,10 @@ the replica context is the default one.
 import tensorflow as tf
 
 
-def multi_worker():
-    """Whether training runs on several workers (MultiWorkerMirroredStrategy
-    with a cluster of more than one task)."""
-    strategy = tf.distribute.get_strategy()
+def multi_worker(strategy=None):
+    """Whether `strategy` (default: the current one) runs on several workers
+    (MultiWorkerMirroredStrategy with a cluster of more than one task)."""
+    strategy = strategy or tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return False
     return bool(strategy.extended._in_multi_worker_mode())  # noqa: SLF001 (no public API)

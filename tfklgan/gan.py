@@ -167,10 +167,11 @@ class GAN(keras.Model):
     def sample_latents(self, n, seed=0):
         """Latents [n, latent_dim] from the generator's prior, fixed by `seed`."""
         seed = tf.constant([self.seed, seed], tf.int64)
+        dtype = keras.config.floatx()
         if self.latent_distribution == "uniform":
             return tf.random.stateless_uniform([n, self.latent_dim], seed, -1.0, 1.0,
-                                               alg=_RNG)
-        return tf.random.stateless_normal([n, self.latent_dim], seed, alg=_RNG)
+                                               dtype=dtype, alg=_RNG)
+        return tf.random.stateless_normal([n, self.latent_dim], seed, dtype=dtype, alg=_RNG)
 
     def generate(self, latents, labels=None, use_ema=True, training=False):
         """Images [n, H, W, C] in [-1, 1] from latents (and one-hot labels)."""
@@ -180,8 +181,7 @@ class GAN(keras.Model):
                 raise ValueError("this generator is class-conditional: pass "
                                  "one-hot labels [n, num_classes]")
             dtype = keras.config.floatx()
-            return net([tf.convert_to_tensor(latents, dtype),
-                        tf.convert_to_tensor(labels, dtype)], training=training)
+            return net([tf.cast(latents, dtype), tf.cast(labels, dtype)], training=training)
         return net(latents, training=training)
 
     # ------------------------------------------------------------- training
@@ -192,6 +192,14 @@ class GAN(keras.Model):
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)
         return super().fit(x, *args, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # The networks are built when constructed. Keras' symbolic build would
+        # first reduce a sample batch across replicas, which fails for
+        # (images, labels) batches under MultiWorkerMirroredStrategy.
+        if distribute.multi_worker(self.distribute_strategy):
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, data):
         if self.conditional:
