@@ -55,8 +55,6 @@ flags.DEFINE_enum("resize_filter", "tfgan", ["tfgan", "clean"],
                   "resizing to the feature network's input: tfgan (bilinear, as TF-GAN's "
                   "examples) or clean (antialiased bicubic, as PIL and clean-fid)")
 FLAGS = flags.FLAGS
-SCORES = ("fid", "inception_score", "kid", "kid_std", "precision", "recall", "density",
-          "coverage")
 
 
 def _generator():
@@ -156,7 +154,7 @@ def main(argv):
     result = evaluate_generator(generate, weights, real, feature_network, eval_config,
                                 classes)
     report = {"source": source, "dataset": data_config.name, "seed": FLAGS.seed,
-              "scores": {k: result[k] for k in SCORES}, "protocol": result["protocol"],
+              "scores": {k: result[k] for k in metrics.SCORES}, "protocol": result["protocol"],
               "conditional": result.get("conditional"), "real_floor": floor,
               "seconds": time.time() - started}
     text = json.dumps(report, indent=2)

@@ -167,9 +167,7 @@ class EvaluationCallback(keras.callbacks.Callback):
     """Every `every` steps: IS, FID and KID to TensorBoard (`eval/*`) and to
     `csv_path`; the best-FID weights go to their own checkpoint (`best_store`)."""
 
-    SCORES = ("fid", "inception_score", "kid", "precision", "recall", "density", "coverage")
-    COLUMNS = ("step", "fid", "inception_score", "kid", "kid_std", "precision", "recall",
-               "density", "coverage", "seconds", "feature_network", "weights")
+    COLUMNS = ("step", *metrics.SCORES, "seconds", "feature_network", "weights")
 
     def __init__(self, every, feature_network, real, eval_config, writer, csv_path,
                  best_store, guard, start_step=0):
@@ -196,7 +194,7 @@ class EvaluationCallback(keras.callbacks.Callback):
                                     self.eval_config)
         self.last = result
         with self.writer.as_default(step=step):
-            for name in self.SCORES:
+            for name in metrics.SCORES:
                 tf.summary.scalar(f"eval/{name}", result[name])
         append_csv(self.csv_path, self.columns,
                    {**result, "step": step, "weights": weights,

@@ -81,6 +81,11 @@ def generated_batches(generate, num_samples, batch_size):
         yield generate(start, min(batch_size, num_samples - start))
 
 
+# The names `scores` returns: IS, FID, KID and its error, then tfklgan.prdc's.
+SCORES = ("fid", "inception_score", "kid", "kid_std", "precision", "recall", "density",
+          "coverage")
+
+
 def scores(real, generated):
     """IS of the generated logits; FID, KID, precision, recall, density and
     coverage of the features (tfklgan.prdc).

@@ -23,6 +23,7 @@ import numpy as np
 from absl import flags
 
 from tfklgan import data as data_lib
+from tfklgan import metrics
 from tfklgan.cli import config_from_flags, define_train_flags
 from tfklgan.evaluation import RealStatistics, evaluate_generator, feature_network_of, gan_generator
 from tfklgan.training import eval_config_of, load_run, train
@@ -285,7 +286,7 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
                   "records); its scores stay as recorded", file=sys.stderr)
             return result
         scores = _score(out_dir, config)
-        result.update({k: scores[k] for k in SCORE_KEYS}, protocol=scores["protocol"])
+        result.update({k: scores[k] for k in metrics.SCORES}, protocol=scores["protocol"])
         _write_json(result_path, result)
         return result
     steps, points = run_length(config, options, table_name)
@@ -302,7 +303,7 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
     with open(os.path.join(out_dir, "run.json")) as handle:
         train_images = json.load(handle)["train_examples"]
     result = {"method": cell.method, "column": cell.column, "seed": seed, "steps": steps,
-              **{k: scores[k] for k in SCORE_KEYS},
+              **{k: scores[k] for k in metrics.SCORES},
               "settings": {"dataset": config.dataset, "train_images": train_images,
                            "image_size": config.image_size, "width": config.width,
                            "batch_size": config.batch_size, "n_critic": config.n_critic,
@@ -313,8 +314,6 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
     return result
 
 
-SCORE_KEYS = ("fid", "inception_score", "kid", "kid_std", "precision", "recall", "density",
-              "coverage")
 
 
 def _mean_std(values):
@@ -401,12 +400,12 @@ def write_table(table, results, out_dir, protocol_name=None):
         handle.write("\n".join(lines) + "\n")
     with open(os.path.join(out_dir, "table.csv"), "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["method", "column", "seed", "steps", *SCORE_KEYS, "train_images",
+        writer.writerow(["method", "column", "seed", "steps", *metrics.SCORES, "train_images",
                          "width", "batch_size", "generated", "real", "feature_network"])
         for r in results:
             settings = r.get("settings", {})
             writer.writerow([r["method"], r["column"], r["seed"], r["steps"],
-                             *[r.get(k, "") for k in SCORE_KEYS],
+                             *[r.get(k, "") for k in metrics.SCORES],
                              settings.get("train_images", ""), settings.get("width", ""),
                              settings.get("batch_size", ""), r["protocol"]["generated_count"],
                              r["protocol"]["real"]["count"],
