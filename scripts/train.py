@@ -1,6 +1,7 @@
 """Train a GAN: python scripts/train.py --flagfile=configs/klgan.flags
 
-Every flag is a TrainConfig field (see --helpfull). Exit codes: 0 done,
+--help lists the settings by section; every flag is a TrainConfig setting.
+Exit codes: 0 done,
 1 training diverged (NaN/inf loss; the last good checkpoint is kept),
 2 bad settings, data or run directory.
 """
@@ -14,12 +15,21 @@ from absl import app, flags
 # TFKLGAN_VERBOSE=1 shows every line.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VERBOSE") else "3")
 
-from tfklgan import cli  # noqa: E402
-from tfklgan.cli import config_from_flags, define_train_flags  # noqa: E402
+from tfklgan.cli import config_from_flags, define_train_flags, settings_help  # noqa: E402
 
 define_train_flags()
-flags.adopt_module_key_flags(cli)  # --help lists the training flags
 FLAGS = flags.FLAGS
+HELP_FLAGS = ("-h", "-?", "--help", "--helpshort")
+
+
+def parse_flags(argv):
+    """absl's parsing, with --help printing the settings grouped by section."""
+    if any(arg in HELP_FLAGS for arg in argv[1:]):
+        print(__doc__)
+        print(settings_help())
+        print("--flagfile=FILE reads flags from a file; --helpfull adds absl's own flags.")
+        sys.exit(0)
+    return app.parse_flags_with_usage(argv)
 
 
 def main(argv):
@@ -28,9 +38,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from tfklgan.training import TrainingDivergedError, train
-    config = config_from_flags(FLAGS)
     try:
-        result = train(config)
+        result = train(config_from_flags(FLAGS))
     except TrainingDivergedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -48,4 +57,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -6,10 +6,11 @@ import pytest
 from PIL import Image
 
 from tfklgan import data
-from tfklgan.data import DataConfig, DatasetUnavailableError
+from tfklgan.data import DataConfig, DatasetUnavailableError, tfds_sources
 
 
 def config(name="mnist_sample", tmp_path=None, **kw):
+    kw.setdefault("image_size", 28)
     if tmp_path is not None:
         kw["cache_dir"] = str(tmp_path / "cache")
     return DataConfig(name, **kw)
@@ -199,7 +200,7 @@ def test_local_celeba_folder_with_attribute_labels(tmp_path):
 
 
 def test_tfds_offline_fails_fast_naming_the_flags(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_network_reachable", lambda host, timeout=5.0: False)
+    monkeypatch.setattr(tfds_sources, "network_reachable", lambda host, timeout=5.0: False)
     start = time.time()
     with pytest.raises(DatasetUnavailableError, match="--data_dir.*mnist_sample"):
         data.load_split(config("mnist", tmp_path, data_dir=str(tmp_path / "tfds")))

@@ -36,8 +36,8 @@ def test_classifier_round_trip_scores_real_and_noise(mnist_classifier, tmp_path)
     assert net.image_size == 28 and net.channels == 1
     eval_config = EvalConfig(feature_network="classifier", classifier_path=mnist_classifier,
                              num_samples=400, cache_dir=str(tmp_path))
-    reference = RealStatistics(data.DataConfig("mnist_sample"), eval_config, net)
-    train_real = RealStatistics(data.DataConfig("mnist_sample"),
+    reference = RealStatistics(data.DataConfig("mnist_sample", image_size=28), eval_config, net)
+    train_real = RealStatistics(data.DataConfig("mnist_sample", image_size=28),
                                 EvalConfig(num_samples=400, real_split="train",
                                            cache_dir=str(tmp_path)), net)
     real_scores = metrics.scores(reference.activations, train_real.activations)
@@ -102,7 +102,8 @@ def test_shipped_mnist_classifier_loads_offline_and_is_accurate():
     assert default_classifier_path("mnist") == PACKAGED_MNIST_CLASSIFIER
     assert default_classifier_path("celeba") is None
     net = load_feature_network("classifier", classifier_path=PACKAGED_MNIST_CLASSIFIER)
-    held_out = data.load_split(data.DataConfig("mnist_sample", split="validation",
+    held_out = data.load_split(data.DataConfig("mnist_sample", image_size=28,
+                                               split="validation",
                                                seed=report["validation_split_seed"]))
     logits, features = metrics.activations(net, metrics.image_batches(held_out.images, 250))
     accuracy = float(np.mean(np.argmax(logits, 1) == held_out.labels))
@@ -140,7 +141,8 @@ def test_clean_resize_filter_matches_pil_bicubic_on_a_real_digit():
     from PIL import Image
 
     from tfklgan.feature_networks import FeatureNetwork
-    digit = data.load_split(data.DataConfig("mnist_sample", split="all")).images[0, :, :, 0]
+    digits = data.load_split(data.DataConfig("mnist_sample", image_size=28, split="all"))
+    digit = digits.images[0, :, :, 0]
     as_float = digit.astype(np.float32) / 127.5 - 1.0
     for size in (299, 13):  # up (Inception) and down
         pil = np.asarray(Image.fromarray(as_float, mode="F").resize((size, size),
@@ -203,7 +205,7 @@ def test_generate_keeps_working_after_the_gan_is_dropped():
     from tfklgan.config import TrainConfig
     from tfklgan.evaluation import gan_generator
     from tfklgan.training import build_gan
-    gan = build_gan(TrainConfig(width=4, latent_dim=8, minibatch_discrimination=False,
+    gan = build_gan(TrainConfig.from_flat(width=4, latent_dim=8, minibatch_discrimination=False,
                                 image_size=32))
     generate, _ = gan_generator(gan, EvalConfig(num_samples=4))
     del gan

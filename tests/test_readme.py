@@ -22,7 +22,7 @@ TINY_TRAIN = ["--steps=6", "--width=4", "--latent_dim=8", "--sample_every=3",
 
 # (pattern, action, detail): "run" appends `detail` (a list of arguments);
 # "offline" expects exit code 2 and an error matching `detail`; "help" expects
-# `detail` in the help text (absl exits 1 after --help); "skip" says why.
+# `detail` in the help text; "skip" says why.
 # The quickstart training runs first: the commands after it use its run.
 RULES = [
     (r"^make (demo|test)$", "skip", "creates a virtual environment; CI runs the same steps"),
@@ -34,7 +34,7 @@ RULES = [
     (r"^python -m pytest", "skip", "the test suite itself"),
     (r"^python scripts/train\.py --flagfile=configs/quickstart\.flags( --cpu_devices=2 "
      r"--strategy=mirrored --logdir=runs/mirrored)?$", "run", TINY_TRAIN),
-    (r"^python scripts/train\.py --helpfull$", "help", "--flagfile"),
+    (r"^python scripts/train\.py --help$", "help", "Objective:"),
     (r"^python scripts/train\.py --flagfile=configs/klgan\.flags", "offline", r"--celeba_dir"),
     (r"^python scripts/(export|sample)\.py ", "run", []),
     (r"^python scripts/evaluate\.py --logdir=runs/klgan ", "skip", "needs the CelebA run"),
@@ -112,7 +112,7 @@ def test_readme_commands_work_as_written_offline(repo_copy, tmp_path):
             proc = _run([sys.executable, *words[1:], *(detail if action == "run" else [])],
                         repo_copy, env)
         if action == "help":
-            ok = detail in proc.stdout and "--method" in proc.stdout
+            ok = proc.returncode == 0 and detail in proc.stdout and "--method" in proc.stdout
         elif action == "offline":
             ok = proc.returncode == 2 and re.search(detail, proc.stderr) and \
                 "Traceback" not in proc.stderr
@@ -123,3 +123,18 @@ def test_readme_commands_work_as_written_offline(repo_copy, tmp_path):
     assert not failed, failed
     assert len(results) >= 10
     assert os.path.isfile(repo_copy / "runs" / "quickstart" / "scores.json")  # make evaluate
+
+
+def readme_python_blocks():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+@pytest.mark.slow
+def test_readme_training_from_python_runs_as_written(repo_copy, tmp_path):
+    block = next(b for b in readme_python_blocks() if "TrainConfig.from_flat" in b)
+    script = tmp_path / "from_python.py"
+    script.write_text(block + "\nassert resumed.step == 40 and result.step == 20\n")
+    proc = _run([sys.executable, str(script)], repo_copy, {"HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert proc.stdout.split()[:3] == ["klgan", "8e-05", "20"]

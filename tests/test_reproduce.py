@@ -15,6 +15,7 @@ from tfklgan.reproduce import (
     ReproduceOptions,
     cell_config,
     kendall_tau,
+    machine_text,
     ranks,
     reproduce,
 )
@@ -45,6 +46,10 @@ def test_klgan_table1_tiny_proxy(tmp_path):
     assert "64 generated images against 64 real images of the validation split" in text
     assert "Kendall's tau between the paper's ranking and ours" in text
     assert "| klgan, with MBD |" in text.split("## Fidelity and diversity")[1]
+    # every run records the CPU it trained on, and the table counts runs per CPU
+    machine = results[0]["machine"]
+    assert machine["cores"] == os.cpu_count() and machine["cpu"]
+    assert f"{machine_text(machine)}: 8." in text
     with open(os.path.join(out_dir, "table.csv")) as handle:
         assert len(list(csv.DictReader(handle))) == 8
     assert sorted(os.listdir(os.path.join(out_dir, "plots"))) == ["fid_hinge.png",
@@ -84,7 +89,7 @@ def test_every_table_cell_has_a_valid_flagfile():
     for table in TABLES.values():
         for cell in table.cells:
             config = cell_config(cell, table.seeds[0], options, "runs/x").validate()
-            assert config.method in cell.flagfile or cell.method in cell.flagfile
+            assert config.objective.method in cell.flagfile or cell.method in cell.flagfile
 
 
 def test_unknown_table_and_method():
@@ -114,21 +119,23 @@ def test_cpu_protocol_runs_the_authors_settings_on_the_digits():
     table = TABLES["klgan_table1"]
     for cell in table.cells:
         config = cell_config(cell, 2, options, "runs/x", "klgan_table1").validate()
-        assert (config.dataset, config.width, config.batch_size, config.steps) == (
-            "mnist_sample", protocol.width, protocol.batch_size, protocol.steps)
-        assert config.resolved_channels() == 1 and config.image_size == 32
-        assert config.seed == 2 and config.precision == "float32"
-        assert config.init == "torch"  # the authors' PyTorch initialisation
-        assert config.eval_real_samples == 4500 and config.eval_split == "train"
-        assert config.eval_samples >= 2000 and config.eval_feature_network == "classifier"
+        assert (config.data.name, config.network.width, config.run.batch_size,
+                config.run.steps) == ("mnist_sample", protocol.width, protocol.batch_size,
+                                      protocol.steps)
+        assert config.data.channel_count == 1 and config.data.image_size == 32
+        assert config.run.seed == 2 and config.run.precision == "float32"
+        assert config.network.init == "torch"  # the authors' PyTorch initialisation
+        evaluation = config.evaluation
+        assert evaluation.real_samples == 4500 and evaluation.real_split == "train"
+        assert evaluation.num_samples >= 2000 and evaluation.feature_network == "classifier"
         if cell.method == "klgan":
-            assert config.kl_stats == "reference_code"
+            assert config.objective.kl_stats == "reference_code"
         else:
-            assert config.generator_first
+            assert config.objective.generator_first
     celeba = cell_config(TABLES["celeba64_sn_table"].cells[1], 1, options, "runs/x",
                          "celeba64_sn_table").validate()
-    assert celeba.image_size == 64 and celeba.spectral_norm_iterations == 1
-    assert celeba.max_examples is None  # the whole digit set, not CelebA's subset size
+    assert celeba.data.image_size == 64 and celeba.network.spectral_norm_iterations == 1
+    assert celeba.data.max_examples is None  # the whole digit set, not CelebA's subset size
 
 
 def test_protocol_cannot_be_mixed_with_ad_hoc_overrides(tmp_path):

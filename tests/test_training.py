@@ -1,7 +1,6 @@
 """Training from the command line and the library: outputs, resume, export, bad input."""
 
 import csv
-import dataclasses
 import glob
 import json
 import os
@@ -41,7 +40,7 @@ def tiny_config(tmp_path, **kw):
                   sample_every=3, log_every=1, logdir=str(tmp_path / "run"), verbose=0,
                   minibatch_discrimination=True, ema_decay=0.5)
     values.update(kw)
-    return TrainConfig(**values)
+    return TrainConfig.from_flat(**values)
 
 
 def event_tags(logdir):
@@ -147,12 +146,12 @@ def test_alternating_method_resumes_exactly(tmp_path):
 def test_existing_run_is_never_overwritten(tmp_path):
     cfg = tiny_config(tmp_path, steps=2)
     train(cfg)
-    before = sorted(os.listdir(os.path.join(cfg.logdir, "checkpoints")))
+    before = sorted(os.listdir(os.path.join(cfg.run.logdir, "checkpoints")))
     with pytest.raises(RunDirectoryError, match="--resume.*new --logdir"):
         train(cfg)
     with pytest.raises(RunDirectoryError, match="width: 4 -> 8"):
-        train(dataclasses.replace(cfg, width=8, resume=True))
-    assert sorted(os.listdir(os.path.join(cfg.logdir, "checkpoints"))) == before
+        train(cfg.replace(width=8, resume=True))
+    assert sorted(os.listdir(os.path.join(cfg.run.logdir, "checkpoints"))) == before
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -162,10 +161,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingDivergedError, match="last good checkpoint.*kept") as err:
         train(cfg)
     assert "step" in str(err.value)
-    store_dir = os.path.join(cfg.logdir, "checkpoints")
+    store_dir = os.path.join(cfg.run.logdir, "checkpoints")
     latest = tf.train.latest_checkpoint(store_dir)
     assert latest is not None
-    gan, _, _ = load_run(cfg.logdir)
+    gan, _, _ = load_run(cfg.run.logdir)
     assert all(np.all(np.isfinite(w.numpy())) for w in gan.weights)
     assert int(gan.g_optimizer.iterations.numpy()) < 20
 
@@ -219,7 +218,7 @@ def test_every_flagfile_is_valid(monkeypatch):
         config = config_from_flags(values).validate()
         header = open(path).readline()
         assert header.startswith("#"), path
-        assert config.logdir.startswith("runs/"), path
+        assert config.run.logdir.startswith("runs/"), path
 
 
 def test_batch_must_divide_over_replicas(tmp_path, mirrored_strategy):
@@ -256,22 +255,23 @@ def test_diverged_run_resumes_with_lower_learning_rates(tmp_path):
     # an enormous learning rate from step 2 on: the loss turns non-finite within
     # two steps, and the checkpoint of step 2 is the last good one
     with pytest.raises(TrainingDivergedError, match="ckpt-2, is kept; resume from it"):
-        train(dataclasses.replace(cfg, resume=True, steps=8, g_lr=1e30, d_lr=1e30))
-    resumed = dataclasses.replace(cfg, resume=True, steps=8, g_lr=1e-4, d_lr=5e-5)
+        train(cfg.replace(resume=True, steps=8, g_lr=1e30, d_lr=1e30))
+    resumed = cfg.replace(resume=True, steps=8, g_lr=1e-4, d_lr=5e-5)
     result = train(resumed)  # the old code kept the checkpoint's 1e30 and diverged again
     assert result.step == 8
-    with open(os.path.join(cfg.logdir, "metrics.csv"), newline="") as handle:
+    with open(os.path.join(cfg.run.logdir, "metrics.csv"), newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if int(r["step"]) > 2]
     assert [int(r["step"]) for r in rows] == [3, 4, 5, 6, 7, 8]
     assert all(float(r["lr_generator"]) == pytest.approx(1e-4) for r in rows)
     assert all(float(r["lr_discriminator"]) == pytest.approx(5e-5) for r in rows)
-    info = json.load(open(os.path.join(cfg.logdir, "run.json")))
+    info = json.load(open(os.path.join(cfg.run.logdir, "run.json")))
     assert info["resumes"] == [
         {"step": 2, "changed": {"g_lr": [1e-4, 1e30], "d_lr": [1e-4, 1e30], "steps": [2, 8]}},
         {"step": 2, "changed": {"g_lr": [1e30, 1e-4], "d_lr": [1e30, 5e-5]}}]
-    stored = TrainConfig.from_json(open(os.path.join(cfg.logdir, "config.json")).read())
-    assert (stored.g_lr, stored.d_lr) == (1e-4, 5e-5)  # config.json states what is in use
-    gan, _, _ = load_run(cfg.logdir)
+    stored = TrainConfig.from_json(open(os.path.join(cfg.run.logdir, "config.json")).read())
+    # config.json states what is in use
+    assert (stored.optimizer.g_lr, stored.optimizer.d_lr) == (1e-4, 5e-5)
+    gan, _, _ = load_run(cfg.run.logdir)
     assert all(np.all(np.isfinite(w.numpy())) for w in gan.weights)
 
 
@@ -280,10 +280,10 @@ def test_resume_refuses_settings_that_must_match(tmp_path):
     train(cfg)
     for change in (dict(kl_stats="reference_code"), dict(beta1=0.5), dict(init="torch")):
         with pytest.raises(RunDirectoryError, match="settings differ") as err:
-            train(dataclasses.replace(cfg, resume=True, steps=4, **change))
+            train(cfg.replace(resume=True, steps=4, **change))
         assert next(iter(change)) in str(err.value)
-    assert train(dataclasses.replace(cfg, resume=True, steps=4, log_every=2)).step == 4
-    info = json.load(open(os.path.join(cfg.logdir, "run.json")))
+    assert train(cfg.replace(resume=True, steps=4, log_every=2)).step == 4
+    info = json.load(open(os.path.join(cfg.run.logdir, "run.json")))
     assert info["resumes"] == [{"step": 2, "changed": {"steps": [2, 4], "log_every": [1, 2]}}]
 
 
@@ -425,7 +425,7 @@ def test_resuming_a_complete_run_says_so_and_writes_nothing(tmp_path, capsys):
     before = {p: os.path.getmtime(p) for p in glob.glob(str(tmp_path / "**"), recursive=True)
               if os.path.isfile(p)}
     capsys.readouterr()
-    result = train(dataclasses.replace(cfg, resume=True))
+    result = train(cfg.replace(resume=True))
     assert "is complete (step 2 of 2); nothing to train" in capsys.readouterr().out
     assert result.step == 2 and result.export_dir == str(tmp_path / "export")
     after = {p: os.path.getmtime(p) for p in glob.glob(str(tmp_path / "**"), recursive=True)

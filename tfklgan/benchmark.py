@@ -81,16 +81,16 @@ def profiled_flops(concrete_function):
 def benchmark_step(config, repeats=5, steps=5, warmup=3, ceiling=None):
     """Times `config`'s training step; returns a StepBenchmark."""
     config.validate()
-    keras.mixed_precision.set_global_policy(config.precision)
+    keras.mixed_precision.set_global_policy(config.run.precision)
     try:
-        keras.utils.set_random_seed(config.seed)
+        keras.utils.set_random_seed(config.run.seed)
         train_data = data_lib.load_split(config.data_config())
         gan = build_gan(config, train_data.num_classes if config.conditional else 0)
         stream = group_critic_batches(
-            data_lib.batch_stream(train_data, config.batch_size, config.seed,
-                                  labels=config.conditional), config.n_critic)
+            data_lib.batch_stream(train_data, config.run.batch_size, config.run.seed,
+                                  labels=config.conditional), config.objective.n_critic)
         iterator = iter(stream)
-        step = tf.function(gan.train_step, jit_compile=config.jit_compile)
+        step = tf.function(gan.train_step, jit_compile=config.run.jit_compile)
         first = next(iterator)
         flops = profiled_flops(tf.function(gan.train_step).get_concrete_function(first))
         for _ in range(warmup):
@@ -112,10 +112,11 @@ def benchmark_step(config, repeats=5, steps=5, warmup=3, ceiling=None):
     seconds = float(np.median(durations))
     ceiling = ceiling or matmul_gflops()
     return StepBenchmark(
-        config.method, config.resolved_network(), config.width, config.batch_size,
-        config.precision, config.jit_compile, onednn_enabled(),
-        config.minibatch_discrimination,
-        images_per_sec=config.batch_size / seconds, step_seconds=seconds,
+        config.objective.method, config.resolved_network(), config.network.width,
+        config.run.batch_size,
+        config.run.precision, config.run.jit_compile, onednn_enabled(),
+        config.network.minibatch_discrimination,
+        images_per_sec=config.run.batch_size / seconds, step_seconds=seconds,
         flops_per_step=flops, gflops_per_sec=flops / seconds / 1e9,
         ceiling_gflops_per_sec=ceiling,
         input_wait_fraction=float(np.median(waits)) / seconds,
@@ -148,10 +149,10 @@ def _on(flag):
 def bench_config(method, width, batch_size, precision, jit, mbd, network="", dataset="mnist_sample",
                  image_size=32, **extra):
     """A TrainConfig for benchmarking (never trained to completion)."""
-    return TrainConfig(method=method, network=network, dataset=dataset,
-                       image_size=image_size, channels=3, width=width, batch_size=batch_size,
-                       precision=precision, jit_compile=jit, minibatch_discrimination=mbd,
-                       steps=1, verbose=0, **extra)
+    return TrainConfig.from_flat(method=method, network=network, dataset=dataset,
+                                 image_size=image_size, channels=3, width=width,
+                                 batch_size=batch_size, precision=precision, jit_compile=jit,
+                                 minibatch_discrimination=mbd, steps=1, verbose=0, **extra)
 
 
 @dataclasses.dataclass
@@ -236,7 +237,8 @@ def benchmark_evaluation(num_images=10_000, batch_size=200):
     from tfklgan.feature_networks import PACKAGED_MNIST_CLASSIFIER, load_feature_network
     from tfklgan.prdc import precision_recall_density_coverage
     net = load_feature_network("classifier", classifier_path=PACKAGED_MNIST_CLASSIFIER)
-    digits = data_lib.load_split(data_lib.DataConfig("mnist_sample", split="all")).images
+    digits = data_lib.load_split(
+        data_lib.DataConfig("mnist_sample", image_size=28, split="all")).images
     real = np.resize(digits, (num_images,) + digits.shape[1:])
     noisy = np.clip(real.astype(np.int16) + np.random.default_rng(0).integers(
         -40, 40, real.shape), 0, 255).astype(np.uint8)

@@ -1,22 +1,37 @@
-"""TrainConfig: everything one training run needs, validated up front.
+"""TrainConfig: the settings of one training run, as sections.
 
-`scripts/train.py` turns absl flags into a TrainConfig; library code reads
-only this object. `validate()` reports every problem it finds at once, each
-with what to change.
+Each section is owned by the module that uses it and validates itself:
+
+  data        tfklgan.data.DataConfig          what to load and how
+  network     tfklgan.networks.NetworkConfig   the networks
+  objective   tfklgan.objectives.ObjectiveConfig  the method and its options
+  optimizer   tfklgan.optimizers.OptimizerConfig  optimizers, learning rates, EMA
+  evaluation  tfklgan.evaluation.EvalConfig    scoring during training
+  run         RunConfig (here)                 length, seed, execution, outputs
+
+`TrainConfig.validate()` adds the rules that span sections. Every setting
+has one flat name (its flag: `--g_lr`, `--eval_samples`), unique across
+sections; `from_flat()` and `replace()` take those names. `config.json` is
+nested by section and `from_json()` also reads the flat files of earlier
+versions. Resume rules come from the fields: a resumed run may change the
+settings marked `resumable` and nothing else.
 """
 
 import dataclasses
-import inspect
 import json
-from typing import Optional, Tuple
+import typing
+from typing import Optional
 
-from tfklgan import objectives
-from tfklgan.data import NPZ_RANGES, PREFIXES, RESIZE_PROTOCOLS, SOURCES, DataConfig, dataset_names
-from tfklgan.networks import IMAGE_SIZES, NETWORKS
-from tfklgan.networks.base import INITS, LATENT_DISTRIBUTIONS
+from tfklgan.data import PREFIXES, SOURCES, DataConfig, dataset_names
+from tfklgan.evaluation import EvalConfig
+from tfklgan.feature_networks import default_classifier_path
+from tfklgan.networks import IMAGE_SIZES, NETWORKS, NetworkConfig
+from tfklgan.objectives import ObjectiveConfig
+from tfklgan.optimizers import OptimizerConfig
+from tfklgan.settings import ConfigError, flag_name, raise_problems, setting, settings_of
 
-OPTIMIZERS = ("adam", "adamw", "rmsprop")
-LR_DECAYS = ("none", "linear")
+__all__ = ["ConfigError", "RunConfig", "TrainConfig"]
+
 STRATEGIES = ("default", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_bfloat16", "float64")
 
@@ -24,240 +39,212 @@ PRECISIONS = ("float32", "mixed_bfloat16", "float64")
 DEFAULT_NETWORKS = {28: "dcgan28", 32: "klgan32", 64: "dcgan64"}
 
 
-class ConfigError(ValueError):
-    """Invalid settings; the message lists every problem and what to change."""
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The run section: length, seed, execution and outputs. A step is one
+    generator update. A resumed run may change all but batch_size, seed and
+    precision."""
+    batch_size: int = setting(64, "global batch size (split over replicas)")
+    epochs: int = setting(1, "passes over the training split", resumable=True)
+    steps: int = setting(0, "generator steps; > 0 overrides --epochs", resumable=True)
+    seed: int = setting(1, "seed of weights, data order and every random draw")
+    precision: str = setting("float32", "float32, mixed_bfloat16 (GPUs) or float64 "
+                                        "(exactness checks)")
+    jit_compile: bool = setting(False, "compile the train step with XLA", resumable=True)
+    strategy: str = setting("default", "default, mirrored (all local GPUs, or the "
+                                       "--cpu_devices) or multiworker (TF_CONFIG)",
+                            resumable=True)
+    cpu_devices: int = setting(0, "split the CPU into N logical devices (N > 1), so "
+                                  "--strategy=mirrored runs N replicas on a machine without "
+                                  "GPUs", resumable=True)
+    steps_per_execution: int = setting(1, "train steps per compiled call (callbacks run "
+                                          "per call)", resumable=True)
+    logdir: str = setting("runs/default", "run directory: checkpoints, TensorBoard events, "
+                                          "metrics.csv, samples", resumable=True)
+    log_every: int = setting(10, "log metrics every N steps", resumable=True)
+    sample_every: int = setting(500, "write a sample grid every N steps", resumable=True)
+    checkpoint_every: int = setting(1000, "checkpoint every N steps", resumable=True)
+    keep_checkpoints: int = setting(3, "checkpoints to keep", resumable=True)
+    export_dir: Optional[str] = setting(None, "export the generator as a SavedModel here "
+                                              "at the end", resumable=True)
+    resume: bool = setting(False, "continue the run in --logdir from its last checkpoint",
+                           resumable=True)
+    verbose: int = setting(1, "Keras progress output: 0 silent, 1 bar, 2 one line per epoch",
+                           resumable=True)
+
+    def __post_init__(self):
+        raise_problems(self.problems())
+
+    def problems(self):
+        problems = [f"--{name} must be >= 1, got {getattr(self, name)}"
+                    for name in ("batch_size", "log_every", "sample_every", "checkpoint_every",
+                                 "keep_checkpoints", "steps_per_execution")
+                    if getattr(self, name) < 1]
+        checks = [
+            (self.strategy in STRATEGIES,
+             f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}"),
+            (self.precision in PRECISIONS,
+             f"--precision must be one of {PRECISIONS}, got {self.precision!r}"),
+            (self.cpu_devices >= 0, f"--cpu_devices must be >= 0, got {self.cpu_devices}"),
+            (self.epochs >= 1 or self.steps >= 1,
+             "give --epochs >= 1 or --steps >= 1 to say how long to train"),
+        ]
+        return problems + [message for ok, message in checks if not ok]
 
 
-@dataclasses.dataclass
+SECTIONS = {"data": DataConfig, "network": NetworkConfig, "objective": ObjectiveConfig,
+            "optimizer": OptimizerConfig, "evaluation": EvalConfig, "run": RunConfig}
+# flat name (the flag) -> (section, field name)
+FLAT_NAMES = {flag_name(f): (section, f.name)
+              for section, cls in SECTIONS.items() for f in settings_of(cls)}
+assert len(FLAT_NAMES) == sum(len(settings_of(cls)) for cls in SECTIONS.values()), \
+    "setting names must be unique across sections"
+
+
+def setting_type(section, field):
+    """The Python type of a setting: int for Optional[int], tuple for Tuple[...]."""
+    kind = typing.get_type_hints(SECTIONS[section])[field]
+    if typing.get_origin(kind) is typing.Union:
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    return tuple if typing.get_origin(kind) is tuple else kind
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    # what
-    method: str = "klgan"
-    network: str = ""            # "" = by image size (DEFAULT_NETWORKS)
-    dataset: str = "mnist_sample"
-    image_size: int = 32
-    channels: int = 0            # 0 = 1 for MNIST-like data, else 3
-    resize: str = "authors"
-    attributes: Tuple[str, ...] = ()
-    max_examples: Optional[int] = None  # None or 0: all
-    validation_fraction: float = 0.1
-    data_dir: Optional[str] = None
-    celeba_dir: Optional[str] = None
-    cache_dir: Optional[str] = None
-    download: bool = True
-    npz_range: str = "auto"
-    # how long
-    batch_size: int = 64
-    epochs: int = 1
-    steps: int = 0               # > 0 overrides epochs
-    # networks
-    latent_dim: int = 128
-    latent_distribution: str = "normal"
-    width: int = 128
-    feature_dim: int = 8
-    minibatch_discrimination: bool = False
-    mbd_kernels: int = 8
-    mbd_kernel_dim: int = 1
-    mbd_mean: bool = True
-    spectral_norm_iterations: int = 0
-    init: str = "keras"
-    # objective (names match the objective factories' arguments)
-    kl_stats: str = "paper"
-    kl_eps: float = 1e-10
-    clip_value: float = 0.01
-    gp_weight: float = 10.0
-    gp_norm: str = "per_sample"
-    r1_gamma: float = 10.0
-    ls_convention: str = "standard"
-    n_critic: int = 1
-    generator_first: bool = False
-    # optimization
-    optimizer: str = "adamw"
-    g_lr: float = 8e-5
-    d_lr: float = 8e-5
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 0.01
-    rmsprop_rho: float = 0.9
-    lr_decay: str = "none"
-    lr_decay_steps: int = 300_000
-    lr_decay_final: float = 0.01
-    ema_decay: float = 0.0
-    # execution
-    seed: int = 1
-    precision: str = "float32"
-    jit_compile: bool = False
-    strategy: str = "default"
-    cpu_devices: int = 0         # > 1: split the CPU into that many logical devices
-    steps_per_execution: int = 1
-    # evaluation during training (0 = off)
-    eval_every: int = 0
-    eval_samples: int = 10_000
-    eval_split: str = "validation"
-    eval_real_samples: int = 0
-    eval_resize_filter: str = "tfgan"
-    eval_feature_network: str = "inception"
-    eval_ema: bool = True
-    inception_path: Optional[str] = None
-    classifier_path: Optional[str] = None
-    # outputs
-    logdir: str = "runs/default"
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    export_dir: Optional[str] = None
-    resume: bool = False
-    verbose: int = 1
+    data: DataConfig = DataConfig()
+    network: NetworkConfig = NetworkConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    evaluation: EvalConfig = EvalConfig()
+    run: RunConfig = RunConfig()
 
-    # ------------------------------------------------------------ derived
+    # ------------------------------------------------------- flat names
+
+    @classmethod
+    def from_flat(cls, **values):
+        """The config of flat settings ({flag name: value}; the rest default).
+        Raises ConfigError listing the problems of every section at once."""
+        unknown = sorted(set(values) - set(FLAT_NAMES))
+        if unknown:
+            raise ConfigError(f"unknown settings {unknown}; see scripts/train.py --help")
+        grouped = {section: {} for section in SECTIONS}
+        for name, value in values.items():
+            section, field = FLAT_NAMES[name]
+            grouped[section][field] = tuple(value) if isinstance(value, list) else value
+        sections, problems = {}, []
+        for section, section_cls in SECTIONS.items():
+            try:
+                sections[section] = section_cls(**grouped[section])
+            except ConfigError as err:
+                problems.extend(err.problems)
+        raise_problems(problems)
+        return cls(**sections)
+
+    def flat(self):
+        """{flag name: value} of every setting."""
+        return {name: getattr(getattr(self, section), field)
+                for name, (section, field) in FLAT_NAMES.items()}
+
+    def replace(self, **values):
+        """A copy with the given flat settings changed."""
+        return TrainConfig.from_flat(**{**self.flat(), **values})
+
+    # ---------------------------------------------------------- derived
 
     @property
     def conditional(self):
-        return self.network == "cgan28" or self.method == "cgan"
-
-    def resolved_channels(self):
-        if self.channels:
-            return self.channels
-        mnist_like = self.dataset in ("mnist", "mnist_sample")
-        return 1 if mnist_like else 3
+        return self.network.name == "cgan28" or self.objective.conditional
 
     def resolved_network(self):
-        return self.network or DEFAULT_NETWORKS.get(self.image_size, "")
+        return self.network.name or DEFAULT_NETWORKS.get(self.data.image_size, "")
 
     def data_config(self, split="train"):
-        kwargs = {}
-        if self.cache_dir:
-            kwargs["cache_dir"] = self.cache_dir
-        return DataConfig(
-            name=self.dataset, image_size=self.image_size,
-            channels=self.resolved_channels(), split=split,
-            validation_fraction=self.validation_fraction,
-            max_examples=self.max_examples or None, seed=self.seed, resize=self.resize,
-            attributes=tuple(self.attributes), data_dir=self.data_dir,
-            celeba_dir=self.celeba_dir, download=self.download, npz_range=self.npz_range,
-            **kwargs)
+        """The data section for one split, seeded by the run."""
+        return dataclasses.replace(self.data, split=split, seed=self.run.seed)
 
-    def objective_options(self):
-        """The config values the method's objective factory accepts."""
-        factory = objectives.METHODS[self.method]
-        params = inspect.signature(factory).parameters
-        return {name: getattr(self, name) for name in params if hasattr(self, name)}
+    def network_config(self, num_classes=0):
+        """The network section filled in from the data and the objective."""
+        return dataclasses.replace(
+            self.network, name=self.resolved_network(), image_size=self.data.image_size,
+            channels=self.data.channel_count, head=self.objective.build().head,
+            num_classes=num_classes)
 
-    # ---------------------------------------------------------- validation
+    def eval_config(self):
+        """The evaluation section, seeded by the run; MNIST-like data defaults to
+        the shipped classifier."""
+        evaluation = self.evaluation
+        return dataclasses.replace(
+            evaluation, seed=self.run.seed, cache_dir=self.data.cache_folder,
+            classifier_path=evaluation.classifier_path or default_classifier_path(
+                self.data.name))
+
+    # ------------------------------------------------------- validation
 
     def validate(self):
-        """Raises ConfigError listing every problem; returns self."""
+        """Raises ConfigError listing the problems that span sections; returns self."""
         problems = []
-
-        def need(ok, message):
-            if not ok:
-                problems.append(message)
-
-        need(self.method in objectives.METHODS,
-             f"--method={self.method!r} is unknown; choose one of {sorted(objectives.METHODS)}")
-        network = self.resolved_network()
-        need(network in NETWORKS,
-             f"--network={self.network!r} is unknown; choose one of {sorted(NETWORKS)}"
-             if self.network else
-             f"no default network for --image_size={self.image_size}; pass --network "
-             f"(one of {sorted(NETWORKS)}) or an image size in {sorted(DEFAULT_NETWORKS)}")
-        prefix = self.dataset.partition(":")[0]
-        need(self.dataset in SOURCES or (prefix in PREFIXES and ":" in self.dataset),
-             f"--dataset={self.dataset!r} is unknown; choose one of {dataset_names()}")
-        need(self.channels in (0, 1, 3), f"--channels must be 0 (auto), 1 or 3, got {self.channels}")
-        need(self.npz_range in NPZ_RANGES,
-             f"--npz_range must be one of {NPZ_RANGES}, got {self.npz_range!r}")
-        need(self.resize in RESIZE_PROTOCOLS,
-             f"--resize must be one of {RESIZE_PROTOCOLS}, got {self.resize!r}")
-        need(self.optimizer in OPTIMIZERS,
-             f"--optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        need(self.lr_decay in LR_DECAYS,
-             f"--lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
-        need(self.strategy in STRATEGIES,
-             f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        need(self.precision in PRECISIONS,
-             f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
-        need(self.init in INITS, f"--init must be one of {INITS}, got {self.init!r}")
-        need(self.latent_distribution in LATENT_DISTRIBUTIONS,
-             f"--latent_distribution must be one of {LATENT_DISTRIBUTIONS}")
-        for name in ("batch_size", "latent_dim", "width", "feature_dim", "n_critic",
-                     "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                     "steps_per_execution"):
-            need(getattr(self, name) >= 1, f"--{name} must be >= 1, got {getattr(self, name)}")
-        need(self.cpu_devices >= 0, f"--cpu_devices must be >= 0, got {self.cpu_devices}")
-        need(self.eval_every >= 0, f"--eval_every must be >= 0 (0 = off), got {self.eval_every}")
-        need(self.eval_samples >= 2, f"--eval_samples must be >= 2, got {self.eval_samples}")
-        need(self.eval_real_samples >= 0,
-             f"--eval_real_samples must be >= 0 (0: --eval_samples), got {self.eval_real_samples}")
-        need(self.eval_resize_filter in ("tfgan", "clean"),
-             f"--eval_resize_filter must be tfgan or clean, got {self.eval_resize_filter!r}")
-        need(self.eval_split in ("train", "validation", "all"),
-             f"--eval_split must be train, validation or all, got {self.eval_split!r}")
-        need(self.eval_feature_network in ("inception", "classifier"),
-             "--eval_feature_network must be inception or classifier, got "
-             f"{self.eval_feature_network!r}")
-        need(self.max_examples is None or self.max_examples >= 0,
-             f"--max_examples must be >= 0 (0 = all), got {self.max_examples}")
-        need(self.epochs >= 1 or self.steps >= 1,
-             "give --epochs >= 1 or --steps >= 1 to say how long to train")
-        need(self.g_lr > 0 and self.d_lr > 0, "--g_lr and --d_lr must be > 0")
-        need(0.0 <= self.ema_decay < 1.0, f"--ema_decay must be in [0, 1), got {self.ema_decay}")
-        need(self.mbd_kernels >= 1 and self.mbd_kernel_dim >= 1,
-             "--mbd_kernels and --mbd_kernel_dim must be >= 1")
-        if self.spectral_norm_iterations and network != "dcgan64":
+        network, size = self.resolved_network(), self.data.image_size
+        if self.network.name and network not in NETWORKS:
+            problems.append(f"--network={network!r} is unknown; choose one of "
+                            f"{sorted(NETWORKS)}")
+        elif not network:
+            problems.append(f"no default network for --image_size={size}; pass --network "
+                            f"(one of {sorted(NETWORKS)}) or an image size in "
+                            f"{sorted(DEFAULT_NETWORKS)}")
+        elif size != IMAGE_SIZES[network]:
+            problems.append(f"--network={network} needs --image_size={IMAGE_SIZES[network]}, "
+                            f"not {size}; drop --network to pick one by size")
+        if self.network.spectral_norm_iterations and network != "dcgan64":
             problems.append("--spectral_norm_iterations applies to --network=dcgan64 "
                             f"(SN-DCGAN); {network!r} has no BatchNorm to replace")
-        if self.image_size != IMAGE_SIZES.get(network, self.image_size):
-            problems.append(f"--network={network} needs a different --image_size than "
-                            f"{self.image_size}; drop --network to pick one by size")
-        if self.attributes and self.dataset != "celeba":
-            problems.append("--attributes name CelebA attributes; use them with "
-                            "--dataset=celeba")
-        if self.method == "cgan" and self.dataset == "celeba" and not self.attributes:
+        prefix, sep, _ = self.data.name.partition(":")
+        if not (self.data.name in SOURCES or (sep and prefix in PREFIXES)):
+            problems.append(f"--dataset={self.data.name!r} is unknown; choose one of "
+                            f"{dataset_names()}")
+        if self.conditional and self.data.name == "celeba" and not self.data.attributes:
             problems.append("a CGAN on CelebA needs --attributes (e.g. Male,Smiling) "
                             "to condition on")
-        if self.n_critic > 1 and self.method == "klgan":
-            problems.append("--n_critic applies to alternating methods; KL-GAN updates "
-                            "G and D jointly")
-        if problems:
-            raise ConfigError("invalid settings:\n  - " + "\n  - ".join(problems))
+        raise_problems(problems)
         return self
 
-    # ---------------------------------------------------------- persistence
+    # ------------------------------------------------------ persistence
 
     def to_json(self):
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        """Nested by section: {"data": {"name": ...}, "network": {...}, ...}."""
+        return json.dumps({section: {f.name: getattr(getattr(self, section), f.name)
+                                     for f in settings_of(SECTIONS[section])}
+                           for section in SECTIONS}, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text):
+        """Reads to_json()'s output, or the flat config.json of earlier versions.
+        Names this version does not know are ignored."""
         values = json.loads(text)
-        values["attributes"] = tuple(values.get("attributes", ()))
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        if set(values) <= set(SECTIONS):
+            by_field = {(section, field): name for name, (section, field) in FLAT_NAMES.items()}
+            values = {by_field[(section, field)]: value
+                      for section, fields in values.items() for field, value in fields.items()
+                      if (section, field) in by_field}
+        return cls.from_flat(**{k: v for k, v in values.items() if k in FLAT_NAMES})
 
-    # Settings a resumed run may change (they take effect: the optimizers get
-    # the new learning rates); every other setting must match the run it continues.
-    RESUME_MAY_CHANGE = (
-        "g_lr", "d_lr", "lr_decay", "lr_decay_steps", "lr_decay_final",  # learning rates
-        "steps", "epochs",                                                 # length
-        "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",  # intervals
-        "eval_every", "eval_samples", "eval_real_samples", "eval_split",   # evaluation
-        "eval_resize_filter",
-        "eval_feature_network", "eval_ema", "inception_path", "classifier_path",
-        "export_dir", "verbose",                                           # outputs
-        "data_dir", "celeba_dir", "cache_dir", "download",                 # where data is
-        "strategy", "jit_compile", "steps_per_execution", "cpu_devices",   # execution
-        "logdir", "resume")
+    # ----------------------------------------------------------- resume
+
+    def _resume_rules(self):
+        """(flat name, resumable) of every setting."""
+        for name, (section, field) in FLAT_NAMES.items():
+            meta = next(f for f in settings_of(SECTIONS[section]) if f.name == field).metadata
+            yield name, meta["resumable"]
 
     def differences(self, other):
-        """(name, other's value, this value) of the settings that must match but do not."""
-        return [(f.name, getattr(other, f.name), getattr(self, f.name))
-                for f in dataclasses.fields(self)
-                if f.name not in self.RESUME_MAY_CHANGE
-                and getattr(self, f.name) != getattr(other, f.name)]
+        """(name, other's value, this value) of the settings a resume must keep
+        but that differ."""
+        mine, theirs = self.flat(), other.flat()
+        return [(name, theirs[name], mine[name]) for name, resumable in self._resume_rules()
+                if not resumable and mine[name] != theirs[name]]
 
     def changes(self, other):
-        """{name: [other's value, this value]} of the changeable settings that differ."""
-        return {name: [getattr(other, name), getattr(self, name)]
-                for name in self.RESUME_MAY_CHANGE if name not in ("logdir", "resume")
-                and getattr(self, name) != getattr(other, name)}
+        """{name: [other's value, this value]} of the resumable settings that differ
+        (the run directory and --resume itself aside)."""
+        mine, theirs = self.flat(), other.flat()
+        return {name: [theirs[name], mine[name]] for name, resumable in self._resume_rules()
+                if resumable and name not in ("logdir", "resume") and mine[name] != theirs[name]}

@@ -8,7 +8,6 @@ raw weights, seed), because FIDs from different protocols do not compare.
 
 import dataclasses
 import math
-import os
 import time
 import weakref
 from typing import Optional
@@ -20,32 +19,65 @@ import tensorflow as tf
 from tfklgan import data as data_lib
 from tfklgan import metrics
 from tfklgan.callbacks import append_csv, run_step, truncate_csv
-from tfklgan.feature_networks import load_feature_network
+from tfklgan.data.config import DEFAULT_CACHE_DIR
+from tfklgan.feature_networks import FEATURE_NETWORKS, RESIZE_FILTERS, load_feature_network
+from tfklgan.settings import raise_problems, setting
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    feature_network: str = "inception"
-    inception_path: Optional[str] = None
-    classifier_path: Optional[str] = None
-    num_samples: int = 10_000
-    real_split: str = "validation"
-    real_samples: int = 0  # real reference images; 0: as many as num_samples
-    resize_filter: str = "tfgan"  # a key of feature_networks.RESIZE_FILTERS
-    use_ema: bool = True
+    """The evaluation section of the settings: how generators are scored, and
+    how often during training (`every`, 0 = off). A resumed run may change
+    any of it. `seed`, `batch_size` and `cache_dir` are set by the caller."""
+    every: int = setting(0, "score FID, IS and KID every N steps (0 = off); keeps the "
+                            "best-FID checkpoint", flag="eval_every", resumable=True)
+    num_samples: int = setting(10_000, "generated (and real) images per evaluation (10,000 "
+                                       "as in the KL-GAN paper)", flag="eval_samples",
+                               resumable=True)
+    real_split: str = setting("validation", "real reference split: validation (held out, "
+                                            "default), train or all", flag="eval_split",
+                              resumable=True)
+    real_samples: int = setting(0, "real reference images per evaluation; 0: as many as "
+                                   "--eval_samples", flag="eval_real_samples", resumable=True)
+    resize_filter: str = setting("tfgan", "resizing to the feature network's input: tfgan "
+                                          "(bilinear, TF-GAN's examples) or clean "
+                                          "(antialiased bicubic, as PIL and clean-fid)",
+                                 flag="eval_resize_filter", resumable=True)
+    feature_network: str = setting("inception", "inception (TF-GAN's) or classifier "
+                                                "(--classifier_path)",
+                                   flag="eval_feature_network", resumable=True)
+    use_ema: bool = setting(True, "evaluate the EMA generator when the run keeps one",
+                            flag="eval_ema", resumable=True)
+    inception_path: Optional[str] = setting(None, "local copy of the TF-Hub module "
+                                                  "tensorflow/tfgan/eval/inception/1",
+                                            resumable=True)
+    classifier_path: Optional[str] = setting(None, "domain classifier from "
+                                                   "scripts/train_classifier.py; MNIST-like "
+                                                   "data defaults to the one shipped with "
+                                                   "tfklgan", resumable=True)
     seed: int = 0
     batch_size: int = 200
-    cache_dir: str = os.path.join(os.path.expanduser("~"), ".cache", "tfklgan")
+    cache_dir: str = DEFAULT_CACHE_DIR
 
     def __post_init__(self):
-        if self.num_samples < 2:
-            raise ValueError(f"num_samples must be >= 2, got {self.num_samples}")
-        if self.real_samples < 0:
-            raise ValueError(f"real_samples must be >= 0 (0: num_samples), "
-                             f"got {self.real_samples}")
-        if self.real_split not in data_lib.SPLITS:
-            raise ValueError(f"real_split must be one of {data_lib.SPLITS}, "
-                             f"got {self.real_split!r}")
+        raise_problems(self.problems())
+
+    def problems(self):
+        checks = [
+            (self.every >= 0, f"--eval_every must be >= 0 (0 = off), got {self.every}"),
+            (self.num_samples >= 2, f"--eval_samples must be >= 2, got {self.num_samples}"),
+            (self.real_samples >= 0,
+             f"--eval_real_samples must be >= 0 (0: --eval_samples), got {self.real_samples}"),
+            (self.real_split in data_lib.SPLITS,
+             f"--eval_split must be one of {data_lib.SPLITS}, got {self.real_split!r}"),
+            (self.resize_filter in RESIZE_FILTERS,
+             f"--eval_resize_filter must be one of {sorted(RESIZE_FILTERS)}, got "
+             f"{self.resize_filter!r}"),
+            (self.feature_network in FEATURE_NETWORKS,
+             f"--eval_feature_network must be one of {sorted(FEATURE_NETWORKS)}, got "
+             f"{self.feature_network!r}"),
+        ]
+        return [message for ok, message in checks if not ok]
 
 
 def feature_network_of(eval_config):
@@ -109,7 +141,7 @@ class RealStatistics:
         count = count or eval_config.real_samples or eval_config.num_samples
         self.reference = metrics.RealReference(
             dataset=split_config.name, split=split_config.split,
-            image_size=split_config.image_size, channels=split_config.channels,
+            image_size=split_config.image_size, channels=split_config.channel_count,
             resize=split_config.resize, count=count, seed=split_config.seed,
             validation_fraction=split_config.validation_fraction,
             max_examples=(split_config.max_examples or 0) if split_config.split == "train"

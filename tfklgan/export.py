@@ -73,7 +73,7 @@ def data_record(data_config):
     """The training data's settings, stored with an export so that its scores
     compare against the same real split (dataset, size, split seed, ...)."""
     return {"dataset": data_config.name, "image_size": data_config.image_size,
-            "channels": data_config.channels, "resize": data_config.resize,
+            "channels": data_config.channel_count, "resize": data_config.resize,
             "seed": data_config.seed, "validation_fraction": data_config.validation_fraction,
             "attributes": list(data_config.attributes)}
 

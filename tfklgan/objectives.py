@@ -1,7 +1,8 @@
 """Training objectives: which losses, penalties and update rule a method uses.
 
-`build_objective(method, **options)` looks the method up in `METHODS`. Two
-kinds exist:
+`build_objective(method, **options)` looks the method up in `METHODS`;
+`ObjectiveConfig`, the objective section of the settings, names the method,
+its options and the update schedule (`build()`). Two kinds exist:
 
 - `KLObjective` ("joint" update): KL-GAN. One backward pass of -SKL; D's
   gradients are applied as they are, G's negated.
@@ -11,11 +12,13 @@ kinds exist:
 
 import dataclasses
 import functools
+import inspect
 from typing import Callable, Optional
 
 import tensorflow as tf
 
 from tfklgan import losses, penalties
+from tfklgan.settings import raise_problems, setting
 
 LS_CONVENTIONS = {
     # name: (real label, generated label, scale)
@@ -168,3 +171,55 @@ def build_objective(method, **options):
 def judged_real_fraction(objective, outputs):
     """Fraction of `outputs` [n, 1] the discriminator calls real."""
     return tf.reduce_mean(tf.cast(objective.judged_real(outputs), outputs.dtype))
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """The objective section of the settings: the method, the options its
+    factory in `METHODS` takes (by argument name), and the update schedule
+    (`n_critic` D steps per G step, `generator_first`) of alternating methods."""
+    method: str = setting("klgan", "klgan, gan, dcgan, cgan, lsgan, hinge, wgan, wgan_gp "
+                                   "or r1gan")
+    kl_stats: str = setting("paper", "paper or reference_code (variance used as std, as "
+                                     "the authors' code)")
+    kl_eps: float = setting(1e-10, "added to the KL-GAN feature variances")
+    clip_value: float = setting(0.01, "WGAN weight clipping c")
+    gp_weight: float = setting(10.0, "WGAN-GP lambda")
+    gp_norm: str = setting("per_sample", "per_sample (standard) or per_pixel (the KL-GAN "
+                                         "authors' code)")
+    r1_gamma: float = setting(10.0, "R1 weight gamma (loss + gamma * E||grad D(x)||^2)")
+    ls_convention: str = setting("standard", "standard (real 1, fake 0, 1/2) or authors "
+                                             "(real 0, fake 1)")
+    n_critic: int = setting(1, "discriminator steps per generator step")
+    generator_first: bool = setting(False, "G step before the D steps (the KL-GAN "
+                                           "authors' baselines)")
+
+    def __post_init__(self):
+        raise_problems(self.problems())
+
+    def problems(self):
+        if self.method not in METHODS:
+            return [f"--method={self.method!r} is unknown; choose one of {sorted(METHODS)}"]
+        problems = []
+        if self.n_critic < 1:
+            problems.append(f"--n_critic must be >= 1, got {self.n_critic}")
+        if self.n_critic > 1 and self.method == "klgan":
+            problems.append("--n_critic applies to alternating methods; KL-GAN updates "
+                            "G and D jointly")
+        try:
+            self.build()
+        except ValueError as err:
+            problems.append(str(err))
+        return problems
+
+    @property
+    def conditional(self):
+        return self.method == "cgan"
+
+    def options(self):
+        """The options the method's factory accepts, e.g. {"kl_eps": ..., "kl_stats": ...}."""
+        params = inspect.signature(METHODS[self.method]).parameters
+        return {name: getattr(self, name) for name in params if hasattr(self, name)}
+
+    def build(self):
+        return build_objective(self.method, **self.options())

@@ -1,8 +1,46 @@
-"""Optimizers and learning-rate schedules from a TrainConfig."""
+"""Optimizers and learning-rate schedules from the optimizer section."""
+
+import dataclasses
 
 import keras
 
-from tfklgan.config import OPTIMIZERS
+from tfklgan.settings import raise_problems, setting
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop")
+LR_DECAYS = ("none", "linear")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """The optimizer section of the settings. A resumed run may change the
+    learning rates and their schedule; the rest must match."""
+    optimizer: str = setting("adamw", "adam, adamw or rmsprop")
+    g_lr: float = setting(8e-5, "generator learning rate", resumable=True)
+    d_lr: float = setting(8e-5, "discriminator learning rate", resumable=True)
+    beta1: float = setting(0.9, "Adam/AdamW beta1")
+    beta2: float = setting(0.999, "Adam/AdamW beta2")
+    weight_decay: float = setting(0.01, "AdamW weight decay")
+    rmsprop_rho: float = setting(0.9, "RMSProp rho")
+    lr_decay: str = setting("none", "none (Table I runs) or linear (the authors' configured "
+                                    "schedule)", resumable=True)
+    lr_decay_steps: int = setting(300_000, "steps of the linear decay", resumable=True)
+    lr_decay_final: float = setting(0.01, "final learning-rate factor of the linear decay",
+                                    resumable=True)
+    ema_decay: float = setting(0.0, "keep an EMA of G's weights for sampling (0 = off)")
+
+    def __post_init__(self):
+        raise_problems(self.problems())
+
+    def problems(self):
+        checks = [
+            (self.optimizer in OPTIMIZERS,
+             f"--optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
+            (self.lr_decay in LR_DECAYS,
+             f"--lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}"),
+            (self.g_lr > 0 and self.d_lr > 0, "--g_lr and --d_lr must be > 0"),
+            (0.0 <= self.ema_decay < 1.0, f"--ema_decay must be in [0, 1), got {self.ema_decay}"),
+        ]
+        return [message for ok, message in checks if not ok]
 
 
 def learning_rate(config, base):

@@ -9,11 +9,13 @@ sample grid per cell. A run with a `result.json` is finished and not rerun;
 an interrupted one is resumed from its checkpoint.
 """
 
+import collections
 import csv
 import dataclasses
 import json
 import math
 import os
+import platform
 import shutil
 import sys
 import time
@@ -26,7 +28,7 @@ from tfklgan import data as data_lib
 from tfklgan import metrics
 from tfklgan.cli import config_from_flags, define_train_flags
 from tfklgan.evaluation import RealStatistics, evaluate_generator, feature_network_of, gan_generator
-from tfklgan.training import eval_config_of, load_run, train
+from tfklgan.training import load_run, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,8 +202,8 @@ def _flagfile_config(cell, options):
 def _other_dataset(config, dataset):
     """The cell's settings with its data swapped: the cell's own data options
     (channels, CelebA attributes, subset size, crop) belong to its dataset."""
-    return dataclasses.replace(config, dataset=dataset, channels=0, attributes=(),
-                               max_examples=None, resize="authors")
+    return config.replace(dataset=dataset, channels=0, attributes=(), max_examples=None,
+                          resize="authors")
 
 
 def cell_config(cell, seed, options, out_dir, table_name=None):
@@ -209,14 +211,14 @@ def cell_config(cell, seed, options, out_dir, table_name=None):
     scaled and overridden. Its length (steps) is set by `run_length`."""
     config = _flagfile_config(cell, options)
     common = dict(seed=seed, logdir=out_dir, verbose=0, export_dir=None,
-                  cache_dir=options.cache_dir or config.cache_dir,
-                  data_dir=options.data_dir or config.data_dir,
-                  celeba_dir=options.celeba_dir or config.celeba_dir)
+                  cache_dir=options.cache_dir or config.data.cache_dir,
+                  data_dir=options.data_dir or config.data.data_dir,
+                  celeba_dir=options.celeba_dir or config.data.celeba_dir)
     if options.protocol:
         protocol = PROTOCOLS[options.protocol][table_name]
         config = _other_dataset(config, protocol.dataset)
-        return dataclasses.replace(
-            config, image_size=protocol.image_size or config.image_size,
+        return config.replace(
+            image_size=protocol.image_size or config.data.image_size,
             width=protocol.width, batch_size=protocol.batch_size, steps=protocol.steps,
             precision="float32", eval_samples=protocol.eval_samples,
             eval_split=protocol.real_split, eval_real_samples=protocol.real_samples,
@@ -227,19 +229,20 @@ def cell_config(cell, seed, options, out_dir, table_name=None):
         config = _other_dataset(config, options.dataset)
     overrides = {k: getattr(options, k) for k in ("image_size", "width", "batch_size")
                  if getattr(options, k)}
-    config = dataclasses.replace(config, **overrides)
+    config = config.replace(**overrides)
     scale = options.scale
     updates = dict(eval_feature_network=options.feature_network,
                    inception_path=options.inception_path,
                    classifier_path=options.classifier_path,
-                   eval_samples=max(options.min_eval_samples, int(config.eval_samples * scale)),
+                   eval_samples=max(options.min_eval_samples,
+                                    int(config.evaluation.num_samples * scale)),
                    **common)
     if scale != 1.0:
-        if config.max_examples:
-            updates["max_examples"] = max(config.batch_size * config.n_critic,
-                                          int(config.max_examples * scale))
+        if config.data.max_examples:
+            updates["max_examples"] = max(config.run.batch_size * config.objective.n_critic,
+                                          int(config.data.max_examples * scale))
         updates["precision"] = "float32"
-    return dataclasses.replace(config, **updates)
+    return config.replace(**updates)
 
 
 def run_length(config, options, table_name=None):
@@ -247,21 +250,52 @@ def run_length(config, options, table_name=None):
     steps, or epochs times steps per epoch) times the scale."""
     if options.protocol:
         points = PROTOCOLS[options.protocol][table_name].eval_points
-        return config.steps, points
+        return config.run.steps, points
     train_data = data_lib.load_split(config.data_config())
-    per_epoch = data_lib.batches_per_epoch(train_data, config.batch_size) // config.n_critic
-    paper_steps = config.steps or config.epochs * per_epoch
+    per_epoch = (data_lib.batches_per_epoch(train_data, config.run.batch_size)
+                 // config.objective.n_critic)
+    paper_steps = config.run.steps or config.run.epochs * per_epoch
     return max(options.eval_points, int(round(paper_steps * options.scale))), options.eval_points
 
 
 def _score(out_dir, config):
     """Scores of the run's final generator (newest checkpoint)."""
     gan, _, _ = load_run(out_dir)
-    eval_config = eval_config_of(config)
+    eval_config = config.eval_config()
     feature_network = feature_network_of(eval_config)
     real = RealStatistics(config.data_config(), eval_config, feature_network)
     generate, weights = gan_generator(gan, eval_config)
     return evaluate_generator(generate, weights, real, feature_network, eval_config)
+
+
+def machine_record():
+    """The CPU a run trained on. A CPU run is bit-for-bit repeatable on one CPU
+    model but not across models: oneDNN picks its kernels and blocking by the
+    CPU, which changes the order of float sums."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key in ("model name", "cpu family", "model", "flags"):
+                    fields.setdefault(key, value)
+                if not line.strip() and fields:
+                    break  # the first processor's block
+    except OSError:
+        pass
+    isa = sorted(f for f in fields.get("flags", "").split()
+                 if f.startswith(("avx", "amx")) or f == "fma")
+    return {"cpu": fields.get("model name") or platform.processor() or platform.machine(),
+            "cpu_family": fields.get("cpu family", ""), "cpu_model": fields.get("model", ""),
+            "isa": isa, "cores": os.cpu_count()}
+
+
+def machine_text(record):
+    if not record:
+        return "not recorded"
+    family = f", family {record['cpu_family']} model {record['cpu_model']}" \
+        if record.get("cpu_family") else ""
+    return f"{record['cpu']}{family}, {record['cores']} cores"
 
 
 def _write_json(path, value):
@@ -291,10 +325,10 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
         return result
     steps, points = run_length(config, options, table_name)
     eval_every = max(1, steps // points)
-    config = dataclasses.replace(
-        config, steps=steps, eval_every=eval_every,
+    config = config.replace(
+        steps=steps, eval_every=eval_every,
         checkpoint_every=eval_every, sample_every=eval_every,
-        log_every=max(1, min(config.log_every, eval_every)),
+        log_every=max(1, min(config.run.log_every, eval_every)),
         resume=os.path.isfile(os.path.join(out_dir, "config.json")))
     started = time.time()
     trained = train(config)
@@ -304,12 +338,14 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
         train_images = json.load(handle)["train_examples"]
     result = {"method": cell.method, "column": cell.column, "seed": seed, "steps": steps,
               **{k: scores[k] for k in metrics.SCORES},
-              "settings": {"dataset": config.dataset, "train_images": train_images,
-                           "image_size": config.image_size, "width": config.width,
-                           "batch_size": config.batch_size, "n_critic": config.n_critic,
-                           "init": config.init, "precision": config.precision},
+              "settings": {"dataset": config.data.name, "train_images": train_images,
+                           "image_size": config.data.image_size, "width": config.network.width,
+                           "batch_size": config.run.batch_size,
+                           "n_critic": config.objective.n_critic,
+                           "init": config.network.init, "precision": config.run.precision},
               "train_seconds": round(seconds, 1), "protocol": scores["protocol"],
-              "sample_grid": trained.sample_grid, "logdir": out_dir}
+              "sample_grid": trained.sample_grid, "logdir": out_dir,
+              "machine": machine_record()}
     _write_json(result_path, result)
     return result
 
@@ -396,12 +432,16 @@ def write_table(table, results, out_dir, protocol_name=None):
         lines.append("| " + " | ".join(row) + " |")
     lines += _ranking_lines(table, summary)
     lines += _fidelity_diversity_lines(table, results)
+    machines = collections.Counter(machine_text(r.get("machine")) for r in results)
+    lines += ["", "Runs by the CPU they trained on (a run repeats bit for bit on the same CPU "
+              "model, not across models): " + "; ".join(
+                  f"{name}: {count}" for name, count in sorted(machines.items())) + "."]
     with open(os.path.join(out_dir, "table.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     with open(os.path.join(out_dir, "table.csv"), "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["method", "column", "seed", "steps", *metrics.SCORES, "train_images",
-                         "width", "batch_size", "generated", "real", "feature_network"])
+                         "width", "batch_size", "generated", "real", "feature_network", "cpu"])
         for r in results:
             settings = r.get("settings", {})
             writer.writerow([r["method"], r["column"], r["seed"], r["steps"],
@@ -409,7 +449,8 @@ def write_table(table, results, out_dir, protocol_name=None):
                              settings.get("train_images", ""), settings.get("width", ""),
                              settings.get("batch_size", ""), r["protocol"]["generated_count"],
                              r["protocol"]["real"]["count"],
-                             r["protocol"]["feature_network_identity"]])
+                             r["protocol"]["feature_network_identity"],
+                             machine_text(r.get("machine"))])
     _plots(results, out_dir)
     _grids(results, out_dir)
     return summary

@@ -1,6 +1,6 @@
 """`train(config)`: one GAN run from a TrainConfig, resumable and monitored.
 
-A run directory (`config.logdir`) holds:
+A run directory (`config.run.logdir`) holds:
   config.json, run.json      the settings and what the data implied (classes)
   checkpoints/               the last `keep_checkpoints` checkpoints
   train/                     TensorBoard event files
@@ -27,12 +27,10 @@ from tfklgan import callbacks as cb
 from tfklgan import data as data_lib
 from tfklgan.checkpoints import CheckpointStore
 from tfklgan.config import ConfigError, TrainConfig
-from tfklgan.evaluation import EvalConfig, EvaluationCallback, RealStatistics, feature_network_of
+from tfklgan.evaluation import EvaluationCallback, RealStatistics, feature_network_of
 from tfklgan.export import data_record, export_generator
-from tfklgan.feature_networks import default_classifier_path
 from tfklgan.gan import GAN, group_critic_batches
-from tfklgan.networks import NetworkConfig, build_networks
-from tfklgan.objectives import build_objective
+from tfklgan.networks import build_networks
 from tfklgan.optimizers import build_optimizers, set_learning_rates
 
 
@@ -85,27 +83,16 @@ def make_strategy(name, cpu_devices=0):
     return tf.distribute.get_strategy()
 
 
-def network_config(config, num_classes):
-    """The NetworkConfig of a TrainConfig: the fields both have, plus what is
-    derived (channels, the objective's head, the data's classes)."""
-    shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(NetworkConfig)
-              if hasattr(config, f.name)}
-    head = build_objective(config.method, **config.objective_options()).head
-    return NetworkConfig(**{**shared, "channels": config.resolved_channels(), "head": head,
-                            "num_classes": num_classes})
-
-
 def build_gan(config, num_classes=0):
     """The compiled GAN for a config, built in the current strategy scope."""
-    objective = build_objective(config.method, **config.objective_options())
-    networks = build_networks(config.resolved_network(), network_config(config, num_classes),
-                              seed=config.seed)
-    gan = GAN(networks, objective, n_critic=config.n_critic,
-              generator_first=config.generator_first, ema_decay=config.ema_decay,
-              seed=config.seed)
-    g_optimizer, d_optimizer = build_optimizers(config)
-    gan.compile(g_optimizer, d_optimizer, jit_compile=config.jit_compile,
-                steps_per_execution=config.steps_per_execution)
+    network = config.network_config(num_classes)
+    networks = build_networks(network.name, network, seed=config.run.seed)
+    gan = GAN(networks, config.objective.build(), n_critic=config.objective.n_critic,
+              generator_first=config.objective.generator_first,
+              ema_decay=config.optimizer.ema_decay, seed=config.run.seed)
+    g_optimizer, d_optimizer = build_optimizers(config.optimizer)
+    gan.compile(g_optimizer, d_optimizer, jit_compile=config.run.jit_compile,
+                steps_per_execution=config.run.steps_per_execution)
     return gan
 
 
@@ -119,16 +106,17 @@ def settings_paths(logdir):
 def _check_logdir(config):
     """Refuses a run directory that would mix or overwrite runs; returns the
     changeable settings a resume changes ({name: [old, new]})."""
-    has_checkpoints = os.path.isfile(os.path.join(config.logdir, "checkpoints", "checkpoint"))
-    if config.resume:
-        stored_path = next((p for p in settings_paths(config.logdir) if os.path.isfile(p)), None)
+    logdir = config.run.logdir
+    has_checkpoints = os.path.isfile(os.path.join(logdir, "checkpoints", "checkpoint"))
+    if config.run.resume:
+        stored_path = next((p for p in settings_paths(logdir) if os.path.isfile(p)), None)
         if stored_path is None:
             if has_checkpoints:  # a run from before the settings copy, config.json lost
-                print(f"warning: {config.logdir!r} has checkpoints but no stored settings; "
+                print(f"warning: {logdir!r} has checkpoints but no stored settings; "
                       "resuming with the settings given, which cannot be checked",
                       file=sys.stderr)
                 return {}
-            raise RunDirectoryError(f"--resume: no run in {config.logdir!r} (no config.json "
+            raise RunDirectoryError(f"--resume: no run in {logdir!r} (no config.json "
                                     "and no checkpoints); drop --resume to start one")
         with open(stored_path) as handle:
             stored = TrainConfig.from_json(handle.read())
@@ -136,34 +124,22 @@ def _check_logdir(config):
         if diffs:
             listed = ", ".join(f"{n}: {a!r} -> {b!r}" for n, a, b in diffs)
             raise RunDirectoryError(f"--resume: these settings differ from the run in "
-                                    f"{config.logdir!r}: {listed}; use the run's settings "
+                                    f"{logdir!r}: {listed}; use the run's settings "
                                     "or a new --logdir (a resume may change only "
                                     "learning rates, length, intervals, evaluation and "
                                     "outputs)")
         return config.changes(stored)
-    if has_checkpoints or os.path.isfile(settings_paths(config.logdir)[0]):
-        raise RunDirectoryError(f"{config.logdir!r} already holds a run; "
+    if has_checkpoints or os.path.isfile(settings_paths(logdir)[0]):
+        raise RunDirectoryError(f"{logdir!r} already holds a run; "
                                 "pass --resume to continue it or choose a new --logdir "
                                 "(nothing was overwritten)")
     return {}
 
 
-def eval_config_of(config):
-    kwargs = {"cache_dir": config.cache_dir} if config.cache_dir else {}
-    return EvalConfig(feature_network=config.eval_feature_network,
-                      inception_path=config.inception_path,
-                      classifier_path=(config.classifier_path
-                                       or default_classifier_path(config.dataset)),
-                      num_samples=config.eval_samples, real_split=config.eval_split,
-                      real_samples=config.eval_real_samples,
-                      resize_filter=config.eval_resize_filter,
-                      use_ema=config.eval_ema, seed=config.seed, **kwargs)
-
-
 def _evaluation_setup(config):
     """Feature network and real statistics, loaded before training starts so
     that a missing Inception or a too-small split fails at once."""
-    eval_config = eval_config_of(config)
+    eval_config = config.eval_config()
     feature_network = feature_network_of(eval_config)
     real = RealStatistics(config.data_config(), eval_config, feature_network)
     return feature_network, real, eval_config
@@ -191,9 +167,9 @@ def train(config, extra_callbacks=()):
     changes = _check_logdir(config)
     previous_policy = keras.mixed_precision.global_policy().name
     previous_floatx = keras.config.floatx()
-    if config.precision == "float64":
+    if config.run.precision == "float64":
         keras.config.set_floatx("float64")
-    keras.mixed_precision.set_global_policy(config.precision)
+    keras.mixed_precision.set_global_policy(config.run.precision)
     try:
         return _train(config, extra_callbacks, changes)
     finally:
@@ -204,9 +180,9 @@ def train(config, extra_callbacks=()):
 def _write_run_info(config, start, changes, info):
     """run.json: what the data implied, and every resume (its step and the
     settings it changed)."""
-    path = os.path.join(config.logdir, "run.json")
+    path = os.path.join(config.run.logdir, "run.json")
     resumes = []
-    if config.resume and os.path.isfile(path):
+    if config.run.resume and os.path.isfile(path):
         with open(path) as handle:
             resumes = json.load(handle).get("resumes", [])
         resumes.append({"step": start, "changed": changes})
@@ -222,66 +198,67 @@ def is_chief(strategy):
 
 
 def _train(config, extra_callbacks, changes):
-    strategy = make_strategy(config.strategy, config.cpu_devices)
+    strategy = make_strategy(config.run.strategy, config.run.cpu_devices)
     if is_chief(strategy):
         return _train_in(config, config, strategy, extra_callbacks, changes)
     # A non-chief worker takes part in every collective, saves included, but
     # writes to a scratch folder of its own, removed at the end.
     scratch = tempfile.mkdtemp(prefix="tfklgan-worker-")
     try:
-        local = dataclasses.replace(config, logdir=scratch,
-                                    export_dir=config.export_dir and
-                                    os.path.join(scratch, "export"))
+        local = config.replace(logdir=scratch, export_dir=config.run.export_dir and
+                               os.path.join(scratch, "export"))
         result = _train_in(config, local, strategy, extra_callbacks, changes)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return dataclasses.replace(result, logdir=config.logdir, checkpoint=None,
+    return dataclasses.replace(result, logdir=config.run.logdir, checkpoint=None,
                                sample_grid=None, export_dir=None)
 
 
 def _train_in(run_config, config, strategy, extra_callbacks, changes):
     """Trains the run of `run_config` (whose checkpoints it restores), writing
-    to `config.logdir` (the run directory, or a worker's scratch folder)."""
+    to `config.run.logdir` (the run directory, or a worker's scratch folder)."""
+    run, n_critic = config.run, config.objective.n_critic
     replicas = strategy.num_replicas_in_sync
-    if config.batch_size % replicas:
-        raise ConfigError(f"--batch_size={config.batch_size} does not divide over "
+    if run.batch_size % replicas:
+        raise ConfigError(f"--batch_size={run.batch_size} does not divide over "
                           f"{replicas} replicas; use a multiple of {replicas}")
     train_data = data_lib.load_split(config.data_config("train"))
     conditional = config.conditional
     stream_kwargs = dict(labels=conditional, num_classes=train_data.num_classes,
                          dtype=tf.as_dtype(keras.config.floatx()))
     # Fail on unusable data before building anything.
-    data_lib.batch_stream(train_data, config.batch_size, config.seed, **stream_kwargs)
+    data_lib.batch_stream(train_data, run.batch_size, run.seed, **stream_kwargs)
     num_classes = train_data.num_classes if conditional else 0
-    per_epoch = data_lib.batches_per_epoch(train_data, config.batch_size) // config.n_critic
+    per_epoch = data_lib.batches_per_epoch(train_data, run.batch_size) // n_critic
     if per_epoch < 1:
         raise ConfigError(f"{len(train_data)} training images give no full step of "
-                          f"{config.n_critic} x {config.batch_size} images; lower "
+                          f"{n_critic} x {run.batch_size} images; lower "
                           "--batch_size or --n_critic")
-    total = config.steps or config.epochs * per_epoch
-    evaluation = _evaluation_setup(config) if config.eval_every else None
+    total = run.steps or run.epochs * per_epoch
+    evaluation = _evaluation_setup(config) if config.evaluation.every else None
 
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(run.seed)
     with strategy.scope():
         gan = build_gan(config, num_classes)
-    store = CheckpointStore(gan, os.path.join(config.logdir, "checkpoints"),
-                            config.keep_checkpoints,
-                            restore_directory=os.path.join(run_config.logdir, "checkpoints"))
+    store = CheckpointStore(gan, os.path.join(run.logdir, "checkpoints"),
+                            run.keep_checkpoints,
+                            restore_directory=os.path.join(run_config.run.logdir, "checkpoints"))
     for path in store.remove_partial_writes():
         print(f"removed {path}, left by an interrupted checkpoint write", file=sys.stderr)
-    start = store.restore_latest() if config.resume else 0
+    start = store.restore_latest() if run.resume else 0
     for path, why in store.skipped:
         print(f"warning: skipped damaged checkpoint {path} ({why}); resuming from step "
               f"{start}", file=sys.stderr)
-    if config.resume and start >= total:
-        print(f"the run in {config.logdir} is complete (step {start} of {total}); nothing "
+    if run.resume and start >= total:
+        print(f"the run in {run.logdir} is complete (step {start} of {total}); nothing "
               "to train. Raise --steps or --epochs to continue it.")
-        grids = sorted(glob.glob(os.path.join(config.logdir, "samples", "step_*.png")))
-        return TrainResult(start, config.logdir, store.latest, grids[-1] if grids else None,
-                           config.export_dir if config.export_dir and
-                           os.path.isdir(config.export_dir) else None, {})
-    set_learning_rates(gan.g_optimizer, gan.d_optimizer, config)  # resumes may change them
-    for path in settings_paths(config.logdir):
+        grids = sorted(glob.glob(os.path.join(run.logdir, "samples", "step_*.png")))
+        return TrainResult(start, run.logdir, store.latest, grids[-1] if grids else None,
+                           run.export_dir if run.export_dir and
+                           os.path.isdir(run.export_dir) else None, {})
+    # A resume may change the learning rates.
+    set_learning_rates(gan.g_optimizer, gan.d_optimizer, config.optimizer)
+    for path in settings_paths(run.logdir):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as handle:
             handle.write(config.to_json())
@@ -291,36 +268,36 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
         "class_names": list(train_data.class_names) if conditional else [],
         "train_examples": len(train_data), "replicas": replicas})
 
-    writer = tf.summary.create_file_writer(os.path.join(config.logdir, "train"))
+    writer = tf.summary.create_file_writer(os.path.join(run.logdir, "train"))
     guard = cb.NonFiniteGuard()
-    samples = cb.SampleGrids(writer, os.path.join(config.logdir, "samples"),
-                             config.sample_every, guard)
+    samples = cb.SampleGrids(writer, os.path.join(run.logdir, "samples"),
+                             run.sample_every, guard)
     callbacks = [
         guard,
-        cb.MetricsLogger(writer, os.path.join(config.logdir, "metrics.csv"),
-                         config.log_every, config.batch_size * config.n_critic, guard,
+        cb.MetricsLogger(writer, os.path.join(run.logdir, "metrics.csv"),
+                         run.log_every, run.batch_size * n_critic, guard,
                          start_step=start),
         samples,
-        cb.PeriodicCheckpoint(store, config.checkpoint_every, guard),
+        cb.PeriodicCheckpoint(store, run.checkpoint_every, guard),
     ]
     if evaluation:
         feature_network, real, eval_config = evaluation
         callbacks.append(EvaluationCallback(
-            config.eval_every, feature_network, real, eval_config, writer,
-            os.path.join(config.logdir, "eval.csv"),
-            CheckpointStore(gan, os.path.join(config.logdir, "best"), keep=1), guard,
+            config.evaluation.every, feature_network, real, eval_config, writer,
+            os.path.join(run.logdir, "eval.csv"),
+            CheckpointStore(gan, os.path.join(run.logdir, "best"), keep=1), guard,
             start_step=start))
     callbacks.extend(extra_callbacks)
-    if config.verbose:
+    if run.verbose:
         callbacks.append(cb.ProgressBar(total_epochs=-(-total // per_epoch)))
     history = {}
     for epoch, steps in _segments(start, total, per_epoch):
         step = int(gan.g_optimizer.iterations.numpy())
-        stream = data_lib.batch_stream(train_data, config.batch_size, config.seed,
-                                       start_batch=step * config.n_critic, **stream_kwargs)
-        stream = group_critic_batches(stream, config.n_critic)
+        stream = data_lib.batch_stream(train_data, run.batch_size, run.seed,
+                                       start_batch=step * n_critic, **stream_kwargs)
+        stream = group_critic_batches(stream, n_critic)
         result = gan.fit(stream, epochs=epoch + 1, initial_epoch=epoch,
-                         steps_per_epoch=steps, callbacks=callbacks, verbose=config.verbose,
+                         steps_per_epoch=steps, callbacks=callbacks, verbose=run.verbose,
                          shuffle=False)  # the stream is already shuffled
         for name, values in result.history.items():
             history.setdefault(name, []).extend(values)
@@ -344,11 +321,11 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
     if checkpoint is None or not checkpoint.endswith(f"-{final_step}"):
         checkpoint = store.save(final_step)
     export_dir = None
-    if config.export_dir:
-        export_dir = export_generator(gan, config.export_dir,
+    if run.export_dir:
+        export_dir = export_generator(gan, run.export_dir,
                                       data=data_record(config.data_config()),
                                       class_names=train_data.class_names if conditional else ())
-    return TrainResult(final_step, config.logdir, checkpoint, samples.last_path,
+    return TrainResult(final_step, run.logdir, checkpoint, samples.last_path,
                        export_dir, history)
 
 
@@ -362,10 +339,10 @@ def load_run(logdir, checkpoint=None):
         config = TrainConfig.from_json(handle.read())
     with open(os.path.join(logdir, "run.json")) as handle:
         info = json.load(handle)
-    if config.precision == "float64":  # the networks compute in float64 from here on
+    if config.run.precision == "float64":  # the networks compute in float64 from here on
         keras.config.set_floatx("float64")
-    gan = build_gan(dataclasses.replace(config, jit_compile=False), info["num_classes"])
-    store = CheckpointStore(gan, os.path.join(logdir, "checkpoints"), config.keep_checkpoints)
+    gan = build_gan(config.replace(jit_compile=False), info["num_classes"])
+    store = CheckpointStore(gan, os.path.join(logdir, "checkpoints"), config.run.keep_checkpoints)
     path = checkpoint or store.newest_readable()
     for skipped, why in store.skipped:
         print(f"warning: skipped damaged checkpoint {skipped} ({why})", file=sys.stderr)

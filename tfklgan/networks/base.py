@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tfklgan import distribute
 from tfklgan.layers import MinibatchDiscrimination
+from tfklgan.settings import flag_of, raise_problems, setting
 
 HEADS = ("features", "logit")
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
@@ -21,55 +22,66 @@ LABEL_EMBEDDING = 100  # the MNIST study's CGAN embeds labels to 100 dims
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """Hyperparameters shared by the builders.
+    """The network section of the settings, and what builders take.
 
-    image_size, channels: the images' height (= width) and channel count.
+    name: the builder in `NETWORKS` ("" picks one by image size).
     width: the base channel count (the authors' `dim`).
-    head: "features" (KL-GAN's feature vector) or "logit" (one logit).
     minibatch_discrimination: append MBD features (docs/reference.md §6).
     spectral_norm_iterations: 0 for BatchNorm (where the network has it),
       k >= 1 for SN(k) in the discriminator.
-    num_classes: > 0 for class-conditional networks: the generator joins the
-      latent with the label embedded to 100 dims, the discriminator stacks
-      the one-hot label, broadcast to image-sized planes, with the image.
     latent_distribution: the generator's prior, "normal" or "uniform" in
       [-1, 1] (the MNIST study's CGAN).
     init: "keras" (the layers' own initialisers) or "torch" (PyTorch's
       defaults, as the KL-GAN authors' code starts; see networks/init.py).
+    Filled in from the data and the objective when a run builds its networks:
+    image_size, channels: the images' height (= width) and channel count.
+    head: "features" (KL-GAN's feature vector) or "logit" (one logit).
+    num_classes: > 0 for class-conditional networks: the generator joins the
+      latent with the label embedded to 100 dims, the discriminator stacks
+      the one-hot label, broadcast to image-sized planes, with the image.
     """
-    latent_dim: int = 128
-    width: int = 128
+    name: str = setting("", "klgan32, dcgan64, dcgan28 or cgan28; empty: picked by "
+                            "--image_size", flag="network")
+    latent_dim: int = setting(128, "latent size")
+    latent_distribution: str = setting("normal", "normal or uniform ([-1, 1]; the MNIST "
+                                                 "study's CGAN)")
+    width: int = setting(128, "base channel count of the networks (the authors' dim)")
+    feature_dim: int = setting(8, "discriminator feature size (KL-GAN: 8)")
+    minibatch_discrimination: bool = setting(False, "append minibatch-discrimination "
+                                                    "features to D")
+    mbd_kernels: int = setting(8, "minibatch-discrimination kernels B")
+    mbd_kernel_dim: int = setting(1, "minibatch-discrimination kernel size C")
+    mbd_mean: bool = setting(True, "divide similarities by n - 1 (KL-GAN code) instead of "
+                                   "summing")
+    spectral_norm_iterations: int = setting(0, "SN(k)-DCGAN: power iterations; 0 keeps "
+                                               "BatchNorm")
+    init: str = setting("keras", "weight initialisation: keras (layer defaults) or torch "
+                                 "(PyTorch's defaults, as the KL-GAN authors' runs)")
     image_size: int = 32
     channels: int = 3
     head: str = "features"
-    feature_dim: int = 8
-    minibatch_discrimination: bool = False
-    mbd_kernels: int = 8
-    mbd_kernel_dim: int = 1
-    mbd_mean: bool = True
-    spectral_norm_iterations: int = 0
     num_classes: int = 0
-    latent_distribution: str = "normal"
-    init: str = "keras"
 
     def __post_init__(self):
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
-        for name in ("latent_dim", "width", "image_size", "channels",
-                     "feature_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.latent_distribution not in LATENT_DISTRIBUTIONS:
-            raise ValueError(f"latent_distribution must be one of "
-                             f"{LATENT_DISTRIBUTIONS}, got {self.latent_distribution!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
-        if self.num_classes == 1 or self.num_classes < 0:
-            raise ValueError("num_classes must be 0 (unconditional) or >= 2, got "
-                             f"{self.num_classes!r}")
-        if self.spectral_norm_iterations < 0:
-            raise ValueError("spectral_norm_iterations must be >= 0, got "
-                             f"{self.spectral_norm_iterations!r}")
+        raise_problems(self.problems())
+
+    def problems(self):
+        checks = [(self.head in HEADS, f"head must be one of {HEADS}, got {self.head!r}")]
+        checks += [(getattr(self, name) >= 1,
+                    f"{flag_of(self, name)} must be >= 1, got {getattr(self, name)!r}")
+                   for name in ("latent_dim", "width", "image_size", "channels",
+                                "feature_dim", "mbd_kernels", "mbd_kernel_dim")]
+        checks += [
+            (self.latent_distribution in LATENT_DISTRIBUTIONS,
+             f"--latent_distribution must be one of {LATENT_DISTRIBUTIONS}, got "
+             f"{self.latent_distribution!r}"),
+            (self.init in INITS, f"--init must be one of {INITS}, got {self.init!r}"),
+            (self.num_classes == 0 or self.num_classes >= 2,
+             f"num_classes must be 0 (unconditional) or >= 2, got {self.num_classes!r}"),
+            (self.spectral_norm_iterations >= 0,
+             f"--spectral_norm_iterations must be >= 0, got {self.spectral_norm_iterations!r}"),
+        ]
+        return [message for ok, message in checks if not ok]
 
     @property
     def image_shape(self):
