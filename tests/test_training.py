@@ -431,3 +431,22 @@ def test_resuming_a_complete_run_says_so_and_writes_nothing(tmp_path, capsys):
     after = {p: os.path.getmtime(p) for p in glob.glob(str(tmp_path / "**"), recursive=True)
              if os.path.isfile(p)}
     assert after == before  # no new event file, no re-export, no rewritten settings
+
+
+def test_no_sample_grid_of_non_finite_samples(tmp_path, capsys):
+    # A step whose update turns the weights NaN still logs finite losses; its
+    # grid used to be written as a blank image (NaN cast to uint8).
+    from tfklgan.callbacks import NonFiniteGuard, SampleGrids
+    from tfklgan.training import build_gan
+    gan = build_gan(TrainConfig.from_flat(width=4, latent_dim=8, image_size=32))
+    writer = tf.summary.create_file_writer(str(tmp_path / "train"))
+    grids = SampleGrids(writer, str(tmp_path / "samples"), 1, NonFiniteGuard(), num_samples=4)
+    grids.set_model(gan)
+    grids.write()
+    assert os.path.isfile(grids.last_path)
+    weight = gan.generator.trainable_weights[0]
+    weight.assign(np.full(weight.shape, np.nan, weight.dtype))
+    gan.g_optimizer.iterations.assign_add(1)
+    grids.write()
+    assert len(os.listdir(tmp_path / "samples")) == 1
+    assert "not finite" in capsys.readouterr().err

@@ -8,6 +8,7 @@ Callbacks that need files receive their paths; nothing here reads flags.
 import csv
 import math
 import os
+import sys
 import time
 
 import keras
@@ -172,24 +173,31 @@ class SampleGrids(keras.callbacks.Callback):
         self.last_path = None
         self.last_step = None
 
-    def _grid(self):
+    def _samples(self):
+        """(images [n, H, W, C], columns) of the fixed latents."""
         gan = self.model
         if gan.conditional:
             per_class = 8
             classes = gan.num_classes
             latents = gan.sample_latents(per_class * classes, self.seed)
             labels = np.repeat(np.eye(classes, dtype=np.float32), per_class, axis=0)
-            return images.make_grid(gan.generate(latents, labels).numpy(), per_class)
+            return gan.generate(latents, labels).numpy(), per_class
         latents = gan.sample_latents(self.num_samples, self.seed)
-        columns = int(math.ceil(math.sqrt(self.num_samples)))
-        return images.make_grid(gan.generate(latents).numpy(), columns)
+        return gan.generate(latents).numpy(), int(math.ceil(math.sqrt(self.num_samples)))
 
     def write(self):
         step = run_step(self.model)
         if step == self.last_step:
             return
         self.last_step = step
-        grid = self._grid()
+        samples, columns = self._samples()
+        if not np.isfinite(samples).all():
+            # The weights went NaN/inf in this step's update (its losses were
+            # still finite); the guard stops training at the next step.
+            print(f"warning: no sample grid at step {step}: the generator's outputs are "
+                  "not finite", file=sys.stderr)
+            return
+        grid = images.make_grid(samples, columns)
         self.last_path = os.path.join(self.sample_dir, f"step_{step:07d}.png")
         images.save_png(self.last_path, grid)
         with self.writer.as_default(step=step):
