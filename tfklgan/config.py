@@ -97,6 +97,9 @@ SECTIONS = {"data": DataConfig, "network": NetworkConfig, "objective": Objective
 # flat name (the flag) -> (section, field name)
 FLAT_NAMES = {flag_name(f): (section, f.name)
               for section, cls in SECTIONS.items() for f in settings_of(cls)}
+# flat name -> whether a resumed run may change it (the field's rule)
+RESUMABLE = {flag_name(f): f.metadata["resumable"]
+             for cls in SECTIONS.values() for f in settings_of(cls)}
 assert len(FLAT_NAMES) == sum(len(settings_of(cls)) for cls in SECTIONS.values()), \
     "setting names must be unique across sections"
 
@@ -229,22 +232,16 @@ class TrainConfig:
 
     # ----------------------------------------------------------- resume
 
-    def _resume_rules(self):
-        """(flat name, resumable) of every setting."""
-        for name, (section, field) in FLAT_NAMES.items():
-            meta = next(f for f in settings_of(SECTIONS[section]) if f.name == field).metadata
-            yield name, meta["resumable"]
-
     def differences(self, other):
         """(name, other's value, this value) of the settings a resume must keep
         but that differ."""
         mine, theirs = self.flat(), other.flat()
-        return [(name, theirs[name], mine[name]) for name, resumable in self._resume_rules()
+        return [(name, theirs[name], mine[name]) for name, resumable in RESUMABLE.items()
                 if not resumable and mine[name] != theirs[name]]
 
     def changes(self, other):
         """{name: [other's value, this value]} of the resumable settings that differ
         (the run directory and --resume itself aside)."""
         mine, theirs = self.flat(), other.flat()
-        return {name: [theirs[name], mine[name]] for name, resumable in self._resume_rules()
+        return {name: [theirs[name], mine[name]] for name, resumable in RESUMABLE.items()
                 if resumable and name not in ("logdir", "resume") and mine[name] != theirs[name]}
