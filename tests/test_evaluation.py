@@ -211,3 +211,18 @@ def test_generate_keeps_working_after_the_gan_is_dropped():
     del gan
     gc.collect()
     assert generate(0, 4).shape == (4, 32, 32, 1)
+
+
+def test_evaluating_many_generators_in_one_process_warns_of_no_retracing(caplog):
+    """A table scores many runs in one process: one traced function per
+    network, and no frequent-retracing warning from TensorFlow."""
+    from tfklgan.config import TrainConfig
+    from tfklgan.evaluation import gan_generator
+    from tfklgan.training import build_gan
+    config = TrainConfig.from_flat(width=4, latent_dim=8, minibatch_discrimination=False,
+                                   image_size=32)
+    for _ in range(7):
+        generate, _ = gan_generator(build_gan(config), EvalConfig(num_samples=6))
+        assert generate(0, 4).shape == (4, 32, 32, 1)
+        assert generate(4, 2).shape == (2, 32, 32, 1)  # the last, smaller batch
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

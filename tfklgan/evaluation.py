@@ -108,6 +108,19 @@ def sample_inputs(latent_dim, distribution, num_classes, count, seed):
 _inference_functions = weakref.WeakKeyDictionary()
 
 
+class _Inference:
+    """network(inputs, training=False), for one tf.function per network. A
+    callable object, not a closure: TensorFlow's frequent-retracing warning
+    groups functions by their code, so closures over many networks (a table's
+    runs in one process) would be counted as one function retracing."""
+
+    def __init__(self, net):
+        self._network = weakref.ref(net)  # the cache must not keep the network alive
+
+    def __call__(self, *inputs):
+        return self._network()(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+
+
 def gan_generator(gan, eval_config):
     """generate(start, size) -> images from the GAN (EMA weights when kept)."""
     latents, labels = sample_inputs(gan.latent_dim, gan.latent_distribution,
@@ -117,10 +130,7 @@ def gan_generator(gan, eval_config):
     net = gan.ema_generator if use_ema else gan.generator
     call = _inference_functions.get(net)
     if call is None:  # one tf.function per network, so evaluations do not retrace
-        network = weakref.ref(net)  # the cache must not keep the network alive
-        call = tf.function(lambda *inputs: network()(
-            list(inputs) if len(inputs) > 1 else inputs[0], training=False),
-            reduce_retracing=True)
+        call = tf.function(_Inference(net), reduce_retracing=True)
         _inference_functions[net] = call
 
     def generate(start, size, _network=net):  # keeps the network alive with `generate`
