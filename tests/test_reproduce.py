@@ -1,11 +1,15 @@
 """The table harness at a tiny scale on mnist_sample."""
 
 import csv
+import json
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from test_training import ROOT
 
 from tfklgan import reproduce as reproduce_lib
@@ -15,7 +19,9 @@ from tfklgan.reproduce import (
     ReproduceOptions,
     cell_config,
     kendall_tau,
+    kernel_set,
     machine_text,
+    portable_cpu_kernels,
     ranks,
     reproduce,
 )
@@ -24,16 +30,16 @@ from tfklgan.reproduce import (
 @pytest.mark.slow
 def test_klgan_table1_tiny_proxy(tmp_path):
     options = ReproduceOptions(
-        scale=0.0001, seeds=[1, 2], methods=["klgan", "hinge"], dataset="mnist_sample",
+        scale=0.0001, seeds=[1, 2], methods=["klgan"], dataset="mnist_sample",
         width=4, batch_size=16, eval_points=2, min_eval_samples=64,
         feature_network="classifier", cache_dir=str(tmp_path / "cache"),
         results_dir=str(tmp_path / "results"), root=ROOT)
     out_dir, results = reproduce("klgan_table1", options)
-    assert len(results) == 8  # 2 methods x with/without MBD x 2 seeds
+    assert len(results) == 4  # with/without MBD x 2 seeds
     assert all(math.isfinite(r["fid"]) for r in results)
     table = open(os.path.join(out_dir, "table.md")).read().splitlines()
-    rows = [line for line in table if line.startswith(("| klgan |", "| hinge |"))]
-    assert len(rows) == 2
+    rows = [line for line in table if line.startswith("| klgan |")]
+    assert len(rows) == 1
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells) == 5  # method, paper/ours without MBD, paper/ours with MBD
@@ -46,15 +52,14 @@ def test_klgan_table1_tiny_proxy(tmp_path):
     assert "64 generated images against 64 real images of the validation split" in text
     assert "Kendall's tau between the paper's ranking and ours" in text
     assert "| klgan, with MBD |" in text.split("## Fidelity and diversity")[1]
-    # every run records the CPU it trained on, and the table counts runs per CPU
+    # every run records the CPU and kernels it trained with; the table counts runs per both
     machine = results[0]["machine"]
     assert machine["cores"] == os.cpu_count() and machine["cpu"]
-    assert f"{machine_text(machine)}: 8." in text
+    assert f"{kernel_set(machine)}: 4 ({machine_text(machine)}: 4)." in text
     with open(os.path.join(out_dir, "table.csv")) as handle:
-        assert len(list(csv.DictReader(handle))) == 8
-    assert sorted(os.listdir(os.path.join(out_dir, "plots"))) == ["fid_hinge.png",
-                                                                   "fid_klgan.png"]
-    assert len(os.listdir(os.path.join(out_dir, "grids"))) == 8
+        assert len(list(csv.DictReader(handle))) == 4
+    assert os.listdir(os.path.join(out_dir, "plots")) == ["fid_klgan.png"]
+    assert len(os.listdir(os.path.join(out_dir, "grids"))) == 4
     # finished cells are not rerun
     mtimes = {r["logdir"]: os.path.getmtime(os.path.join(r["logdir"], "result.json"))
               for r in results}
@@ -64,7 +69,7 @@ def test_klgan_table1_tiny_proxy(tmp_path):
     _, reported = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
                                                                 "report_only": True,
                                                                 "seeds": [1, 2, 3]}))
-    assert len(reported) == 8 and not any("seed3" in r["logdir"] for r in reported)
+    assert len(reported) == 4 and not any("seed3" in r["logdir"] for r in reported)
     # --rescore re-evaluates the final generators without training: same generator,
     # same protocol, so the same scores; and no new checkpoint
     checkpoints = {d: sorted(os.listdir(os.path.join(d, "checkpoints"))) for d in mtimes}
@@ -169,3 +174,74 @@ def test_offline_table_names_flags_it_accepts_and_leaves_nothing(tmp_path):
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "error:" in proc.stderr and "Unknown command line flag" not in proc.stderr
     assert not (tmp_path / "out").exists()  # no empty results/<table>/ left behind
+
+
+def test_kernel_set_names_the_kernels_a_run_used(monkeypatch):
+    avx2 = {"isa": ["avx", "avx2", "fma"], "onednn": "1", "onednn_max_cpu_isa": ""}
+    avx512 = {"isa": ["avx", "avx2", "avx512f", "fma"], "onednn": "1",
+              "onednn_max_cpu_isa": ""}
+    assert kernel_set(avx2) == "oneDNN AVX2"
+    assert kernel_set({"isa": ["avx", "avx2", "fma"]}) == "oneDNN AVX2"  # older records
+    assert kernel_set(avx512) == "oneDNN AVX-512"
+    assert kernel_set({**avx512, "onednn_max_cpu_isa": "AVX2"}) == "oneDNN AVX2"
+    assert kernel_set({**avx2, "onednn_max_cpu_isa": "AVX2"}) == "oneDNN AVX2"
+    assert kernel_set({**avx512, "onednn_max_cpu_isa": "AVX512_CORE"}) == \
+        "oneDNN AVX-512, capped at AVX512_CORE"
+    assert kernel_set({**avx2, "onednn": "0"}) == "Eigen (oneDNN off)"
+    assert kernel_set(None) == "not recorded"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert portable_cpu_kernels() == "AVX2" == os.environ["ONEDNN_MAX_CPU_ISA"]
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")  # the user's choice stands
+    assert portable_cpu_kernels() == "AVX512_CORE"
+
+
+PUBLISHED = os.path.join(ROOT, "docs", "results", "klgan_table1", "runs",
+                         "klgan-with_MBD-seed1")
+
+
+def _published_tensorflow():
+    with open(os.path.join(PUBLISHED, "result.json")) as handle:
+        return json.load(handle)["protocol"]["versions"]["tensorflow"]
+
+
+def _has_avx2():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return " avx2" in handle.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_avx2(), reason="the CPU protocol's kernels need an x86-64 CPU "
+                    "with AVX2")
+@pytest.mark.skipif(tf.__version__ != _published_tensorflow(),
+                    reason="the published runs were made with another TensorFlow, whose "
+                    "kernels may sum in another order")
+def test_a_published_proxy_run_repeats_bit_for_bit(tmp_path):
+    """The first 50 steps of the published Table I proxy run (KL-GAN with MBD,
+    seed 1) give every logged metric to the last digit, whichever x86-64 CPU
+    runs them: the CPU protocol caps oneDNN at AVX2."""
+    script = tmp_path / "repeat.py"
+    script.write_text(
+        "import sys\n"
+        "import tfklgan\n"
+        "from tfklgan.config import TrainConfig\n"
+        "from tfklgan.reproduce import portable_cpu_kernels\n"
+        "portable_cpu_kernels()\n"
+        "config = TrainConfig.from_json(open(sys.argv[1]).read())\n"
+        "tfklgan.train(config.replace(steps=50, logdir=sys.argv[2]))\n")
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
+    proc = subprocess.run([sys.executable, str(script), os.path.join(PUBLISHED, "config.json"),
+                           str(tmp_path / "run")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def first_row(path):
+        with open(path) as handle:
+            row = next(csv.DictReader(handle))
+        return {k: v for k, v in row.items() if k not in ("time", "images_per_sec")}
+
+    ours = first_row(tmp_path / "run" / "metrics.csv")
+    assert ours["step"] == "50" and len(ours) > 5
+    assert ours == first_row(os.path.join(PUBLISHED, "metrics.csv"))

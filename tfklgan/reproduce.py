@@ -268,10 +268,24 @@ def _score(out_dir, config):
     return evaluate_generator(generate, weights, real, feature_network, eval_config)
 
 
+# oneDNN picks its kernels by the CPU's instruction set, so one seed trains a
+# different run on an AVX-512 CPU than on an AVX2 one. Capped at AVX2, x86-64
+# CPUs with AVX2 run the same kernels: measured, an AVX-512 AMD EPYC (family 26)
+# repeats bit for bit the runs made on an AVX2 one (family 25).
+PORTABLE_CPU_ISA = "AVX2"
+
+
+def portable_cpu_kernels():
+    """Caps oneDNN at PORTABLE_CPU_ISA (ONEDNN_MAX_CPU_ISA) unless the variable
+    is set already; returns the cap in force. oneDNN reads the variable at its
+    first kernel, so this counts only before a process trains or evaluates
+    anything (`reproduce` calls it before its first run)."""
+    return os.environ.setdefault("ONEDNN_MAX_CPU_ISA", PORTABLE_CPU_ISA)
+
+
 def machine_record():
-    """The CPU a run trained on. A CPU run is bit-for-bit repeatable on one CPU
-    model but not across models: oneDNN picks its kernels and blocking by the
-    CPU, which changes the order of float sums."""
+    """The CPU a run trained on and the oneDNN settings in force. A CPU run
+    repeats bit for bit where the same kernels run (`kernel_set`)."""
     fields = {}
     try:
         with open("/proc/cpuinfo") as handle:
@@ -287,7 +301,25 @@ def machine_record():
                  if f.startswith(("avx", "amx")) or f == "fma")
     return {"cpu": fields.get("model name") or platform.processor() or platform.machine(),
             "cpu_family": fields.get("cpu family", ""), "cpu_model": fields.get("model", ""),
-            "isa": isa, "cores": os.cpu_count()}
+            "isa": isa, "cores": os.cpu_count(),
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "")}
+
+
+def kernel_set(record):
+    """The CPU kernels a run used, as far as its record tells: runs with the
+    same kernel set repeat each other bit for bit."""
+    if not record:
+        return "not recorded"
+    if record.get("onednn") == "0":
+        return "Eigen (oneDNN off)"
+    isa = record.get("isa", [])
+    best = "AVX-512" if any(f.startswith("avx512") for f in isa) else \
+        "AVX2" if "avx2" in isa else "AVX"
+    cap = record.get("onednn_max_cpu_isa", "").upper()
+    if cap == "AVX2" and best != "AVX":
+        return "oneDNN AVX2"
+    return f"oneDNN {best}, capped at {cap}" if cap else f"oneDNN {best}"
 
 
 def machine_text(record):
@@ -296,6 +328,20 @@ def machine_text(record):
     family = f", family {record['cpu_family']} model {record['cpu_model']}" \
         if record.get("cpu_family") else ""
     return f"{record['cpu']}{family}, {record['cores']} cores"
+
+
+def _machines_line(results):
+    """How many runs used each kernel set, and on which CPUs."""
+    by_kernels = collections.defaultdict(collections.Counter)
+    for r in results:
+        by_kernels[kernel_set(r.get("machine"))][machine_text(r.get("machine"))] += 1
+    parts = []
+    for kernels, cpus in sorted(by_kernels.items()):
+        cpu_text = "; ".join(f"{name}: {count}" for name, count in sorted(cpus.items()))
+        parts.append(f"{kernels}: {sum(cpus.values())} ({cpu_text})")
+    return ("Runs by the CPU kernels they trained with (a run repeats bit for bit wherever the "
+            "same kernels run; the CPU protocol caps oneDNN at AVX2, so any x86-64 CPU with AVX2 "
+            "repeats it): " + "; ".join(parts) + ".")
 
 
 def _write_json(path, value):
@@ -432,16 +478,14 @@ def write_table(table, results, out_dir, protocol_name=None):
         lines.append("| " + " | ".join(row) + " |")
     lines += _ranking_lines(table, summary)
     lines += _fidelity_diversity_lines(table, results)
-    machines = collections.Counter(machine_text(r.get("machine")) for r in results)
-    lines += ["", "Runs by the CPU they trained on (a run repeats bit for bit on the same CPU "
-              "model, not across models): " + "; ".join(
-                  f"{name}: {count}" for name, count in sorted(machines.items())) + "."]
+    lines += ["", _machines_line(results)]
     with open(os.path.join(out_dir, "table.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     with open(os.path.join(out_dir, "table.csv"), "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["method", "column", "seed", "steps", *metrics.SCORES, "train_images",
-                         "width", "batch_size", "generated", "real", "feature_network", "cpu"])
+                         "width", "batch_size", "generated", "real", "feature_network", "cpu",
+                         "kernels"])
         for r in results:
             settings = r.get("settings", {})
             writer.writerow([r["method"], r["column"], r["seed"], r["steps"],
@@ -450,7 +494,7 @@ def write_table(table, results, out_dir, protocol_name=None):
                              settings.get("batch_size", ""), r["protocol"]["generated_count"],
                              r["protocol"]["real"]["count"],
                              r["protocol"]["feature_network_identity"],
-                             machine_text(r.get("machine"))])
+                             machine_text(r.get("machine")), kernel_set(r.get("machine"))])
     _plots(results, out_dir)
     _grids(results, out_dir)
     return summary
@@ -556,6 +600,8 @@ def reproduce(table_name, options):
         raise ValueError(f"methods {sorted(unknown)} are not in {table_name}; choose from "
                          f"{sorted({c.method for c in table.cells})}")
     protocol = PROTOCOLS[options.protocol][table_name] if options.protocol else None
+    if protocol:
+        portable_cpu_kernels()
     seeds = list(options.seeds or (protocol.seeds if protocol else table.seeds))
     out_dir = os.path.join(options.results_dir, table_name)
     results = []
