@@ -154,6 +154,14 @@ def test_image_folder_mixed_sizes_channels_and_cache(tmp_path):
     assert isinstance(again.images, np.memmap)
     np.testing.assert_array_equal(again.images, split.images)
 
+    # a cache another process is still writing (images saved, labels not yet) is
+    # not read: the images are decoded again
+    label_files = [f for f in cached if f.endswith(".labels.npy")]
+    assert len(label_files) == 1
+    os.remove(tmp_path / "cache" / label_files[0])
+    third = data.load_split(cfg)
+    np.testing.assert_array_equal(third.images, split.images)
+
 
 def test_image_folder_subfolders_are_classes(tmp_path):
     _write_images(tmp_path / "imgs" / "cats", [((8, 8), "RGB")] * 3)

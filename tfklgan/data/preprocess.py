@@ -62,7 +62,8 @@ def load_arrays(config):
     """
     source = get_source(config)
     path = _cache_path(config, source) if source.fingerprint else None
-    if path and os.path.isfile(path + ".images.npy"):
+    # the labels are written last: with them, both files are complete
+    if path and os.path.isfile(path + ".labels.npy"):
         images = np.load(path + ".images.npy", mmap_mode="r")
         labels = np.load(path + ".labels.npy")
     else:
