@@ -109,6 +109,10 @@ def test_every_bad_value_of_every_section_is_reported_at_once():
         TrainConfig.from_flat(learning_rate=1.0)
     with pytest.raises(ConfigError, match="needs --image_size=32"):
         TrainConfig.from_flat(network="klgan32", image_size=64).validate()
+    for bad in (dict(method="hinge"), dict(method="klgan", generator_first=True)):
+        with pytest.raises(ConfigError, match="--reuse_generated needs an alternating method "
+                                              "with --generator_first"):
+            TrainConfig.from_flat(reuse_generated=True, **bad)
 
 
 def test_only_the_orchestration_layer_imports_train_config():

@@ -12,7 +12,7 @@ from tfklgan.networks.base import make_discriminator
 
 
 def tiny_gan(method, mbd=False, network="klgan32", ema_decay=0.0, n_critic=1,
-             generator_first=False, **objective_options):
+             generator_first=False, reuse_generated=False, **objective_options):
     objective = build_objective(method, **objective_options)
     size = {"klgan32": 32, "dcgan64": 64}.get(network, 28)
     cfg = NetworkConfig(width=4, latent_dim=8, image_size=size,
@@ -20,7 +20,8 @@ def tiny_gan(method, mbd=False, network="klgan32", ema_decay=0.0, n_critic=1,
                         minibatch_discrimination=mbd,
                         num_classes=10 if network == "cgan28" else 0)
     gan = GAN(build_networks(network, cfg), objective, ema_decay=ema_decay,
-              n_critic=n_critic, generator_first=generator_first)
+              n_critic=n_critic, generator_first=generator_first,
+              reuse_generated=reuse_generated)
     gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
     return gan
 
@@ -86,6 +87,34 @@ def _one_batch_update(generator_first):
     ds = tf.data.Dataset.from_tensor_slices(images(8)).batch(8)
     gan.fit(ds, verbose=0)
     return gan
+
+
+def test_reuse_generated_trains_d_on_the_g_steps_images():
+    """With --reuse_generated the D step after the G step trains on G's images
+    from before its update (the KL-GAN authors' code): D's SGD update equals one
+    computed by hand from the initial weights and the G step's latents. Without
+    it, the D step draws and generates anew, and the update differs."""
+    from tfklgan.gan import _G_LABELS, _G_LATENT
+    real = tf.constant(images(8))
+    error = {}
+    for reuse in (True, False):
+        gan = tiny_gan("hinge", generator_first=True, reuse_generated=reuse)
+        gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
+        d_vars = gan.discriminator.trainable_variables
+        initial = [v.numpy() for v in d_vars]
+        latents, _ = gan._latents_and_labels(8, 0, _G_LATENT, _G_LABELS)
+        fake = gan.generate(latents, use_ema=False, training=True)  # before G's update
+        with tf.GradientTape() as tape:
+            loss = gan.objective.discriminator_loss(
+                *gan.discriminator.pair(real, fake, training=True))
+        expected = [w - 0.1 * g.numpy() for w, g in zip(initial, tape.gradient(loss, d_vars),
+                                                        strict=True)]
+        gan.train_step(real)
+        error[reuse] = max(float(np.max(np.abs(v.numpy() - e)))
+                           for v, e in zip(d_vars, expected, strict=True))
+    assert error[True] < 1e-6 and error[False] > 1e-4, error
+    with pytest.raises(ValueError, match="reuse_generated needs generator_first"):
+        tiny_gan("hinge", reuse_generated=True)
 
 
 def test_generator_first_order():

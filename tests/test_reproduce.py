@@ -135,8 +135,8 @@ def test_cpu_protocol_runs_the_authors_settings_on_the_digits():
         assert evaluation.num_samples >= 2000 and evaluation.feature_network == "classifier"
         if cell.method == "klgan":
             assert config.objective.kl_stats == "reference_code"
-        else:
-            assert config.objective.generator_first
+        else:  # G step, then a D step on the images it generated
+            assert config.objective.generator_first and config.objective.reuse_generated
     celeba = cell_config(TABLES["celeba64_sn_table"].cells[1], 1, options, "runs/x",
                          "celeba64_sn_table").validate()
     assert celeba.data.image_size == 64 and celeba.network.spectral_norm_iterations == 1

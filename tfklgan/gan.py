@@ -10,7 +10,9 @@ Update rules (picked by `objective.update`):
   gradients are applied as they are (D ascends SKL), G's negated (G descends).
 - "alternating": per `train_step`, n_critic D steps, each on its own real
   batch, then one G step (or the G step first with `generator_first=True`,
-  the KL-GAN authors' baselines' order: G, then D, per batch).
+  the KL-GAN authors' baselines' order: G, then D, per batch; with
+  `reuse_generated=True` the first D step then trains on the images the G
+  step generated, before G's update, as the authors' code does).
 
 Distribution: every random draw (latents, labels, interpolation weights) is
 made for the global batch from a stateless seed (base seed, optimizer step)
@@ -70,6 +72,9 @@ class GAN(keras.Model):
         makes one G step.
       generator_first: for alternating objectives, the G step comes before
         the D steps.
+      reuse_generated: with `generator_first`, the first D step trains on the
+        G step's images (generated before G's update) instead of drawing new
+        latents and generating again.
       ema_decay: if > 0, keep `ema_generator`, an exponential moving average
         of G's weights, updated after every G step and used for sampling.
       seed: base seed of every random draw in training.
@@ -77,13 +82,17 @@ class GAN(keras.Model):
     """
 
     def __init__(self, networks, objective, n_critic=1, generator_first=False,
-                 ema_decay=0.0, seed=0, log_gradient_norms=True, **kwargs):
+                 reuse_generated=False, ema_decay=0.0, seed=0, log_gradient_norms=True,
+                 **kwargs):
         super().__init__(**kwargs)
         if objective.update not in UPDATES:
             raise ValueError(f"objective.update must be one of {UPDATES}, "
                              f"got {objective.update!r}")
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic!r}")
+        if reuse_generated and not generator_first:
+            raise ValueError("reuse_generated needs generator_first: the D step reuses "
+                             "the images of the G step before it")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay!r}")
         disc = networks.discriminator
@@ -100,6 +109,7 @@ class GAN(keras.Model):
         self.num_classes = networks.num_classes
         self.objective = objective
         self.generator_first = generator_first
+        self.reuse_generated = reuse_generated
         self.ema_decay = float(ema_decay)
         self.seed = int(seed)
         self.log_gradient_norms = log_gradient_norms
@@ -269,20 +279,29 @@ class GAN(keras.Model):
             real_batches = [real[:, k] for k in range(self.n_critic)]
             label_batches = [None if labels is None else labels[:, k]
                              for k in range(self.n_critic)]
+        generated = [None] * self.n_critic
         if self.generator_first:
-            self._generator_step(n)
-        for real_k, labels_k in zip(real_batches, label_batches, strict=True):
-            self._discriminator_step(real_k, labels_k)
+            fake_and_labels = self._generator_step(n)
+            if self.reuse_generated:
+                generated[0] = fake_and_labels
+        for real_k, labels_k, generated_k in zip(real_batches, label_batches, generated,
+                                                 strict=True):
+            self._discriminator_step(real_k, labels_k, generated_k)
         if not self.generator_first:
             self._generator_step(n)
 
-    def _discriminator_step(self, real, labels):
+    def _discriminator_step(self, real, labels, generated=None):
+        """One D update; `generated` = (images, labels) to train on instead of a
+        fresh draw (`reuse_generated`)."""
         obj = self.objective
         n = tf.shape(real)[0]
         step = self.d_optimizer.iterations
-        latents, gen_labels = self._latents_and_labels(n, step, _LATENT, _LABELS)
-        fake = tf.stop_gradient(
-            self.generate(latents, gen_labels, use_ema=False, training=True))
+        if generated is None:
+            latents, gen_labels = self._latents_and_labels(n, step, _LATENT, _LABELS)
+            fake = self.generate(latents, gen_labels, use_ema=False, training=True)
+        else:
+            fake, gen_labels = generated
+        fake = tf.stop_gradient(fake)
         d_vars = self.discriminator.trainable_variables
 
         def critic(images, images_labels):
@@ -329,6 +348,7 @@ class GAN(keras.Model):
         self._record_grad_norm("d_grad_norm", d_grads)
 
     def _generator_step(self, n):
+        """One G update; returns the (images, labels) it generated."""
         step = self.g_optimizer.iterations
         latents, gen_labels = self._latents_and_labels(n, step, _G_LATENT, _G_LABELS)
         g_vars = self.generator.trainable_variables
@@ -343,6 +363,7 @@ class GAN(keras.Model):
         self._update_ema()
         self._record({"g_loss": g_loss})
         self._record_grad_norm("g_grad_norm", g_grads)
+        return fake, gen_labels
 
     def _update_ema(self):
         if self.ema_generator is None:

@@ -177,7 +177,8 @@ def judged_real_fraction(objective, outputs):
 class ObjectiveConfig:
     """The objective section of the settings: the method, the options its
     factory in `METHODS` takes (by argument name), and the update schedule
-    (`n_critic` D steps per G step, `generator_first`) of alternating methods."""
+    (`n_critic` D steps per G step, `generator_first`, `reuse_generated`) of
+    alternating methods."""
     method: str = setting("klgan", "klgan, gan, dcgan, cgan, lsgan, hinge, wgan, wgan_gp "
                                    "or r1gan")
     kl_stats: str = setting("paper", "paper or reference_code (variance used as std, as "
@@ -193,6 +194,9 @@ class ObjectiveConfig:
     n_critic: int = setting(1, "discriminator steps per generator step")
     generator_first: bool = setting(False, "G step before the D steps (the KL-GAN "
                                            "authors' baselines)")
+    reuse_generated: bool = setting(False, "with --generator_first: the D step trains on the "
+                                           "images the G step generated, before G's update "
+                                           "(the KL-GAN authors' code), not on fresh ones")
 
     def __post_init__(self):
         raise_problems(self.problems())
@@ -206,6 +210,9 @@ class ObjectiveConfig:
         if self.n_critic > 1 and self.method == "klgan":
             problems.append("--n_critic applies to alternating methods; KL-GAN updates "
                             "G and D jointly")
+        if self.reuse_generated and (self.method == "klgan" or not self.generator_first):
+            problems.append("--reuse_generated needs an alternating method with "
+                            "--generator_first (the D step reuses the G step's images)")
         try:
             self.build()
         except ValueError as err:

@@ -89,6 +89,7 @@ def build_gan(config, num_classes=0):
     networks = build_networks(network.name, network, seed=config.run.seed)
     gan = GAN(networks, config.objective.build(), n_critic=config.objective.n_critic,
               generator_first=config.objective.generator_first,
+              reuse_generated=config.objective.reuse_generated,
               ema_decay=config.optimizer.ema_decay, seed=config.run.seed)
     g_optimizer, d_optimizer = build_optimizers(config.optimizer)
     gan.compile(g_optimizer, d_optimizer, jit_compile=config.run.jit_compile,
