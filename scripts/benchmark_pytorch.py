@@ -1,16 +1,28 @@
-"""tfklgan's KL-GAN step against the same step in PyTorch, timed alternately.
+"""tfklgan's training step against the KL-GAN authors' step in PyTorch, timed alternately.
 
   pip install torch   # not a tfklgan dependency; only this script needs it
-  python scripts/benchmark_pytorch.py --widths=32,128
+  python scripts/benchmark_pytorch.py --widths=32,128                  # KL-GAN with MBD
+  python scripts/benchmark_pytorch.py --all_methods --widths=32,128    # every Table I cell
 
-The issue's speed targets are stated relative to a PyTorch implementation
-of the authors' 32x32 networks on this machine class. The machine's speed
-drifts by up to 30% within an hour, so the two are only comparable when
-timed side by side: this script times the step in each framework (same
-networks, checked by parameter count; KL-GAN with minibatch discrimination,
-batch 64, float32, AdamW, one joint backward pass with G's gradients
-negated), alternating fresh processes for --rounds rounds, and prints the
-median images per second of each and their ratio.
+Speed targets are stated relative to a PyTorch implementation of the KL-GAN
+authors' 32x32 networks and update rules on this machine class. The
+machine's speed drifts by up to 30% within an hour, so the two are only
+comparable side by side: each round times every cell in a fresh tfklgan
+process, then in a fresh PyTorch process (loading both frameworks into one
+process slows the second by about 25%, probably because both bundle
+oneDNN), for --rounds rounds. Per cell it prints each framework's median
+images per second and its spread over the rounds (the largest distance of a
+round from the median, relative to the median), the ratio of each round,
+and the median of those ratios.
+
+tfklgan runs each cell's own Table I flagfile (configs/table1) at the
+benchmark's width and batch, float32. PyTorch runs the same networks
+(parameter counts checked) with the authors' update rules: KL-GAN's joint
+step (one backward pass of -SKL, G's gradients negated; their KL, which
+takes the variance for the standard deviation); for the baselines one G
+step with D frozen, then one D step on the G step's images (detached), real
+and generated images through D separately, WGAN-GP's penalty with the norm
+over the channel axis, R1 on the real images (gamma 10).
 """
 
 import json
@@ -25,18 +37,30 @@ from absl import app, flags
 # TFKLGAN_VERBOSE=1 shows every line.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VERBOSE") else "3")
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METHODS = ("klgan", "lsgan", "hinge", "wgan_gp", "r1gan")  # Table I's rows
+
 flags.DEFINE_list("widths", ["32", "128"], "network widths")
+flags.DEFINE_list("methods", ["klgan"], f"methods to time: {', '.join(METHODS)}")
+flags.DEFINE_list("mbd", ["true"], "minibatch discrimination settings to time: true, false")
+flags.DEFINE_bool("all_methods", False, "every Table I cell: all methods, without and with "
+                  "minibatch discrimination (overrides --methods and --mbd)")
 flags.DEFINE_integer("batch_size", 64, "batch size")
-flags.DEFINE_integer("rounds", 3, "alternating runs of each framework, each in a fresh process")
-flags.DEFINE_integer("repeats", 5, "timings per run (the median over all runs is reported)")
+flags.DEFINE_integer("rounds", 5, "alternating rounds, each framework in a fresh process")
+flags.DEFINE_integer("repeats", 5, "timings per cell and round (their median is the round's)")
 flags.DEFINE_integer("steps", 3, "steps per timing")
 flags.DEFINE_integer("warmup", 2, "untimed steps first")
+flags.DEFINE_string("output", None, "also write the table here (Markdown)")
 flags.DEFINE_enum("child", None, ["tfklgan", "pytorch"], "internal: time one framework")
 FLAGS = flags.FLAGS
 
 
-def torch_klgan32(width, latent_dim=128, channels=3, feature_dim=8, mbd_kernels=8):
-    """The authors' 32x32 generator and discriminator (+ MBD) in PyTorch (NCHW)."""
+# ---------------------------------------------------------------- PyTorch side
+
+def torch_klgan32(width, mbd, logit, latent_dim=128, channels=3, feature_dim=8,
+                  mbd_kernels=8):
+    """The authors' 32x32 generator and discriminator in PyTorch (NCHW); D with
+    minibatch discrimination if `mbd` and a final Linear to one logit if `logit`."""
     import torch
     from torch import nn
 
@@ -75,22 +99,33 @@ def torch_klgan32(width, latent_dim=128, channels=3, feature_dim=8, mbd_kernels=
                 layers += [nn.Conv2d(c_in, c_out, 2, 2), nn.LeakyReLU(0.2)]
             layers += [nn.Flatten(), nn.Linear(16 * w, feature_dim)]
             self.trunk = nn.Sequential(*layers)
-            self.mbd = nn.Parameter(torch.randn(feature_dim, mbd_kernels))
+            self.mbd = nn.Parameter(torch.randn(feature_dim, mbd_kernels)) if mbd else None
+            width_out = feature_dim + (mbd_kernels if mbd else 0)
+            self.logit = nn.Linear(width_out, 1) if logit else None
 
-        def minibatch(self, f):
-            m = f @ self.mbd  # [n, B], kernel dimension 1
-            similarity = torch.exp(-(m[:, None] - m[None, :]).abs()).sum(1) - 1.0
-            return torch.cat([f, similarity / max(f.shape[0] - 1, 1)], 1)
+        def tail(self, f):
+            """Minibatch similarities within the batch `f` (kernel dimension 1,
+            divided by n - 1), then the logit."""
+            if self.mbd is not None:
+                m = f @ self.mbd
+                similarity = torch.exp(-(m[:, None] - m[None, :]).abs()).sum(1) - 1.0
+                f = torch.cat([f, similarity / max(f.shape[0] - 1, 1)], 1)
+            return f if self.logit is None else self.logit(f)
+
+        def forward(self, x):
+            return self.tail(self.trunk(x))
 
         def pair(self, real, fake):
+            """KL-GAN: one trunk pass over both halves, the tail within each half."""
             features = self.trunk(torch.cat([real, fake]))
-            return [self.minibatch(f) for f in features.split(real.shape[0])]
+            return [self.tail(f) for f in features.split(real.shape[0])]
 
     return Generator(), Discriminator()
 
 
-def torch_step(generator, discriminator, batch_size, latent_dim=128):
-    """One joint KL-GAN update (docs/reference.md §1), as `GAN._joint_step` does it."""
+def torch_klgan_step(generator, discriminator, batch_size, latent_dim=128, eps=1e-10):
+    """The authors' joint KL-GAN update: one backward pass of -SKL, G's
+    gradients negated; their KL takes the variance for the standard deviation."""
     import torch
 
     d_opt = torch.optim.AdamW(discriminator.parameters(), lr=8e-5)
@@ -98,15 +133,14 @@ def torch_step(generator, discriminator, batch_size, latent_dim=128):
 
     def moments(f):
         mean = f.mean(0)
-        return mean, ((f - mean) ** 2).mean(0) + 1e-10
+        return mean, ((f - mean) ** 2).mean(0) + eps  # used as a standard deviation
 
-    def kl(mp, vp, mq, vq):
-        return 0.5 * (torch.log(vq / vp) + (vp + (mp - mq) ** 2) / vq - 1.0).sum()
+    def kl(mp, sp, mq, sq):  # KL(N(mp, sp^2) || N(mq, sq^2)), summed over features
+        return (torch.log(sq / sp) + (sp ** 2 + (mp - mq) ** 2) / (2 * sq ** 2) - 0.5).sum()
 
     def step(real):
         fake = generator(torch.randn(batch_size, latent_dim))
-        real_f, gen_f = discriminator.pair(real, fake)
-        p, q = moments(real_f), moments(gen_f)
+        p, q = (moments(f) for f in discriminator.pair(real, fake))
         skl = 0.5 * (torch.log1p(kl(*p, *q)) + torch.log1p(kl(*q, *p)))
         d_opt.zero_grad(set_to_none=True)
         g_opt.zero_grad(set_to_none=True)
@@ -115,7 +149,65 @@ def torch_step(generator, discriminator, batch_size, latent_dim=128):
             param.grad.neg_()
         d_opt.step()
         g_opt.step()
-        return float(skl.detach())
+
+    return step
+
+
+def torch_alternating_step(method, generator, discriminator, batch_size, latent_dim=128,
+                           penalty_weight=10.0):
+    """The authors' baseline update: a G step with D frozen, then a D step on the
+    G step's images (detached), real and generated images through D separately."""
+    import torch
+    from torch.nn import functional
+
+    d_opt = torch.optim.AdamW(discriminator.parameters(), lr=8e-5)
+    g_opt = torch.optim.AdamW(generator.parameters(), lr=8e-5)
+    d_params = list(discriminator.parameters())
+
+    if method == "lsgan":  # the authors' labels: real 0, generated 1
+        def g_loss(gen):
+            return (gen ** 2).mean()
+
+        def d_loss(real, gen):
+            return (real ** 2).mean() + ((gen - 1.0) ** 2).mean()
+    elif method == "wgan_gp":
+        def g_loss(gen):
+            return -gen.mean()
+
+        def d_loss(real, gen):
+            return gen.mean() - real.mean()
+    else:  # hinge, r1gan
+        def g_loss(gen):
+            return -gen.mean()
+
+        def d_loss(real, gen):
+            return functional.relu(1.0 - real).mean() + functional.relu(1.0 + gen).mean()
+
+    def input_gradients(images):
+        images = images.detach().requires_grad_(True)
+        return torch.autograd.grad(discriminator(images).sum(), images, create_graph=True)[0]
+
+    def step(real):
+        for param in d_params:
+            param.requires_grad_(False)
+        fake = generator(torch.randn(batch_size, latent_dim))
+        g_opt.zero_grad(set_to_none=True)
+        g_loss(discriminator(fake)).backward()
+        g_opt.step()
+        for param in d_params:
+            param.requires_grad_(True)
+        fake = fake.detach()
+        loss = d_loss(discriminator(real), discriminator(fake))
+        if method == "wgan_gp":  # the gradient's norm over the channel axis, per pixel
+            alpha = torch.rand(batch_size, 1, 1, 1)
+            grads = input_gradients(alpha * real + (1.0 - alpha) * fake)
+            loss = loss + penalty_weight * ((grads.norm(2, dim=1) - 1.0) ** 2).mean()
+        if method == "r1gan":
+            grads = input_gradients(real)
+            loss = loss + penalty_weight * grads.pow(2).sum(dim=(1, 2, 3)).mean()
+        d_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        d_opt.step()
 
     return step
 
@@ -124,7 +216,7 @@ def _count(params):
     return sum(int(p.numel()) for p in params)
 
 
-def _time(run, repeats, steps, warmup):
+def _median_seconds(run, repeats, steps, warmup):
     import numpy as np
     for _ in range(warmup):
         run()
@@ -136,46 +228,94 @@ def _time(run, repeats, steps, warmup):
     return float(np.median(times))
 
 
-def time_tfklgan(width, batch_size, repeats, steps, warmup):
-    """Median seconds per KL-GAN step (the package's own benchmark); (G, D) parameter counts."""
-    from tfklgan.benchmark import bench_config, benchmark_step
-
-    config = bench_config("klgan", width, batch_size, "float32", False, True)
-    # The ceiling only scales the utilization, which is not reported here.
-    result = benchmark_step(config, repeats, steps, warmup, ceiling=1.0)
-    return result.step_seconds, result.parameters
-
-
-def time_pytorch(width, batch_size, repeats, steps, warmup):
-    """Median seconds per KL-GAN step in PyTorch; (G, D) parameter counts."""
+def time_pytorch(method, mbd, width, batch_size, repeats, steps, warmup):
+    """Median seconds per step of one cell in PyTorch; (G, D) parameter counts."""
     import torch
     torch.manual_seed(0)
-    generator, discriminator = torch_klgan32(width)
-    step = torch_step(generator, discriminator, batch_size)
+    generator, discriminator = torch_klgan32(width, mbd, logit=method != "klgan")
+    step = (torch_klgan_step(generator, discriminator, batch_size) if method == "klgan"
+            else torch_alternating_step(method, generator, discriminator, batch_size))
     real = torch.rand(batch_size, 3, 32, 32) * 2.0 - 1.0
 
     def run():
         for _ in range(steps):
             step(real)
 
-    seconds = _time(run, repeats, steps, warmup)
+    seconds = _median_seconds(run, repeats, steps, warmup)
     return seconds, (_count(generator.parameters()), _count(discriminator.parameters()))
 
 
-def _child(framework, width):
+# ---------------------------------------------------------------- tfklgan side
+
+def time_tfklgan(method, mbd, width, batch_size, repeats, steps, warmup):
+    """Median seconds per step of one cell (the package's own benchmark of the
+    cell's Table I settings); (G, D) parameter counts."""
+    from tfklgan.benchmark import benchmark_step, table1_bench_config
+
+    config = table1_bench_config(method, mbd, width, batch_size, root=ROOT)
+    # The ceiling only scales the utilization, which is not reported here.
+    result = benchmark_step(config, repeats, steps, warmup, ceiling=1.0)
+    return result.step_seconds, result.parameters
+
+
+# ---------------------------------------------------------------- orchestration
+
+def _cells():
+    if FLAGS.all_methods:
+        return [(m, mbd) for m in METHODS for mbd in (False, True)]
+    unknown = sorted(set(FLAGS.methods) - set(METHODS))
+    if unknown:
+        raise app.UsageError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+    settings = [s.lower() in ("1", "true", "on") for s in FLAGS.mbd]
+    return [(m, mbd) for m in FLAGS.methods for mbd in settings]
+
+
+def _child(framework, width, cells):
     timer = time_tfklgan if framework == "tfklgan" else time_pytorch
-    seconds, counts = timer(width, FLAGS.batch_size, FLAGS.repeats, FLAGS.steps, FLAGS.warmup)
-    print(json.dumps({"seconds": seconds, "params": counts}))
+    results = []
+    for method, mbd in cells:
+        seconds, counts = timer(method, mbd, width, FLAGS.batch_size, FLAGS.repeats,
+                                FLAGS.steps, FLAGS.warmup)
+        results.append({"method": method, "mbd": mbd, "seconds": seconds, "params": counts})
+    print(json.dumps(results))
 
 
-def _in_child(framework, width):
-    """Times one framework in a fresh process: in one process the framework
-    loaded second ran 25% slower (probably because both bundle oneDNN)."""
+def _in_child(framework, width, cells):
+    """Times the cells in a fresh process of one framework; None with its error
+    output if the process failed."""
     command = [sys.executable, __file__, f"--child={framework}", f"--widths={width}",
+               f"--methods={','.join(dict.fromkeys(m for m, _ in cells))}",
+               f"--mbd={','.join(sorted({str(mbd).lower() for _, mbd in cells}))}",
                f"--batch_size={FLAGS.batch_size}", f"--repeats={FLAGS.repeats}",
                f"--steps={FLAGS.steps}", f"--warmup={FLAGS.warmup}"]
-    out = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None, proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {(r["method"], r["mbd"]): r for r in results}, None
+
+
+def spread(values):
+    """The largest distance of a value from the median, relative to the median."""
+    import numpy as np
+    median = float(np.median(values))
+    return max(abs(v - median) for v in values) / median
+
+
+def summary_rows(rates, batch_size):
+    """Per cell: each framework's median img/s and spread, the ratio per round
+    and its median. `rates[(cell, framework)]` = seconds per step, per round."""
+    import numpy as np
+    rows = []
+    for cell in dict.fromkeys(c for c, _ in rates):
+        ours = [batch_size / s for s in rates[(cell, "tfklgan")]]
+        theirs = [batch_size / s for s in rates[(cell, "pytorch")]]
+        ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+        rows.append({"cell": cell, "tfklgan": float(np.median(ours)), "tfklgan_spread":
+                     spread(ours), "pytorch": float(np.median(theirs)),
+                     "pytorch_spread": spread(theirs), "ratios": ratios,
+                     "ratio": float(np.median(ratios))})
+    return rows
 
 
 def main(argv):
@@ -183,38 +323,55 @@ def main(argv):
     quiet_python_logs()
     del argv
     import tfklgan  # noqa: F401  first: it sets TensorFlow's CPU kernel switch
+    cells = _cells()
     if FLAGS.child:
-        _child(FLAGS.child, int(FLAGS.widths[0]))
+        _child(FLAGS.child, int(FLAGS.widths[0]), cells)
         return 0
     import importlib.util
     if importlib.util.find_spec("torch") is None:
         print("error: PyTorch is not installed; `pip install torch` (not a tfklgan "
               "dependency; only this comparison needs it)", file=sys.stderr)
         return 2
-    import numpy as np
 
     from tfklgan.benchmark import onednn_enabled
 
-    print(f"tfklgan with oneDNN {'on' if onednn_enabled() else 'off'}; "
-          f"{FLAGS.rounds} alternating rounds of {FLAGS.repeats} timings each")
-    print("| width | G params | D params | tfklgan img/s | PyTorch img/s | ratio |")
-    print("|---|---|---|---|---|---|")
-    for width in FLAGS.widths:
-        seconds = {"tfklgan": [], "pytorch": []}
-        params = {}
-        for _ in range(FLAGS.rounds):
-            for framework in seconds:
-                result = _in_child(framework, int(width))
-                seconds[framework].append(result["seconds"])
-                params[framework] = tuple(result["params"])
-        if params["tfklgan"] != params["pytorch"]:
-            raise AssertionError(f"parameter counts differ: {params}; the networks "
-                                 "are not the same")
-        rates = {name: FLAGS.batch_size / float(np.median(s)) for name, s in seconds.items()}
-        g_params, d_params = params["tfklgan"]
-        print(f"| {width} | {g_params:,} | {d_params:,} | {rates['tfklgan']:.1f} | "
-              f"{rates['pytorch']:.1f} | {rates['tfklgan'] / rates['pytorch']:.2f} |",
-              flush=True)
+    print(f"tfklgan with oneDNN {'on' if onednn_enabled() else 'off'}; {FLAGS.rounds} "
+          f"alternating rounds, each the median of {FLAGS.repeats} timings of {FLAGS.steps} "
+          f"steps; batch {FLAGS.batch_size}, float32", flush=True)
+    header = ("| method | MBD | width | G params | D params | tfklgan img/s (spread) | "
+              "PyTorch img/s (spread) | ratio per round | median ratio |")
+    lines = [header, "|" + "---|" * 9]
+    for width in (int(w) for w in FLAGS.widths):
+        rates, params = {}, {}
+        for round_index in range(FLAGS.rounds):
+            for framework in ("tfklgan", "pytorch"):
+                results, error = _in_child(framework, width, cells)
+                if results is None:
+                    print(f"error: the {framework} process failed (width {width}): "
+                          f"{' '.join(error)}", file=sys.stderr)
+                    return 1
+                for cell in cells:
+                    rates.setdefault((cell, framework), []).append(results[cell]["seconds"])
+                    params[(cell, framework)] = tuple(results[cell]["params"])
+            print(f"width {width}: round {round_index + 1} of {FLAGS.rounds} done", flush=True)
+        for cell in cells:
+            if params[(cell, "tfklgan")] != params[(cell, "pytorch")]:
+                raise AssertionError(f"{cell}: parameter counts differ: tfklgan "
+                                     f"{params[(cell, 'tfklgan')]}, PyTorch "
+                                     f"{params[(cell, 'pytorch')]}")
+        for row in summary_rows(rates, FLAGS.batch_size):
+            (method, mbd), (g_params, d_params) = row["cell"], params[(row["cell"], "tfklgan")]
+            lines.append(
+                f"| {method} | {'on' if mbd else 'off'} | {width} | {g_params:,} | "
+                f"{d_params:,} | {row['tfklgan']:.1f} (±{100 * row['tfklgan_spread']:.0f}%) | "
+                f"{row['pytorch']:.1f} (±{100 * row['pytorch_spread']:.0f}%) | "
+                f"{', '.join(f'{r:.2f}' for r in row['ratios'])} | {row['ratio']:.2f} |")
+        print("\n".join(lines[-len(cells):]), flush=True)
+    table = "\n".join(lines)
+    print("\n" + table)
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as handle:
+            handle.write(table + "\n")
     return 0
 
 

@@ -76,3 +76,70 @@ def test_celeba_decode_benchmark_reads_a_celeba_like_folder(tmp_path):
     result = benchmark.benchmark_celeba_decode(root, image_size=32)
     assert result["images"] == 12 and result["images_per_second"] > 0
     assert result["cache_bytes_per_image"] >= 32 * 32 * 3  # uint8 images (+ labels)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARK_PYTORCH = os.path.join(ROOT, "scripts", "benchmark_pytorch.py")
+
+
+def test_table1_cells_benchmark_their_own_flagfile_settings():
+    for method in benchmark.TABLE1_METHODS:
+        for mbd in (False, True):
+            config = benchmark.table1_bench_config(method, mbd, 8, 16, root=ROOT).validate()
+            assert (config.network.width, config.run.batch_size, config.run.precision,
+                    config.network.minibatch_discrimination) == (8, 16, "float32", mbd)
+            assert config.data.name == "mnist_sample" and config.data.channel_count == 3
+            assert config.objective.method == method and config.network.init == "torch"
+            if method != "klgan":  # the authors' update: G, then D on G's images
+                assert config.objective.generator_first and config.objective.reuse_generated
+    assert benchmark.table1_bench_config("wgan_gp", False, 8, 16, ROOT).objective.gp_norm == \
+        "per_pixel"
+
+
+def test_pytorch_comparison_child_times_tfklgan_cells_and_summarizes_rounds():
+    proc = subprocess.run([sys.executable, BENCHMARK_PYTORCH, "--child=tfklgan", "--widths=4",
+                           "--methods=r1gan", "--mbd=false,true", "--batch_size=8",
+                           "--repeats=1", "--steps=1", "--warmup=1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [(r["method"], r["mbd"]) for r in results] == [("r1gan", False), ("r1gan", True)]
+    assert all(r["seconds"] > 0 for r in results)
+    assert results[1]["params"][1] == results[0]["params"][1] + 8 * 8 + 8  # MBD tensor, logit
+    sys.path.insert(0, os.path.dirname(BENCHMARK_PYTORCH))
+    import benchmark_pytorch
+    assert benchmark_pytorch.spread([90.0, 100.0, 120.0]) == pytest.approx(0.2)
+    rates = {(("klgan", True), "tfklgan"): [0.1, 0.2, 0.1],
+             (("klgan", True), "pytorch"): [0.2, 0.2, 0.4]}
+    [row] = benchmark_pytorch.summary_rows(rates, 64)
+    assert row["ratios"] == pytest.approx([2.0, 1.0, 4.0]) and row["ratio"] == pytest.approx(2.0)
+    assert row["tfklgan"] == pytest.approx(640.0) and row["pytorch"] == pytest.approx(320.0)
+
+
+try:
+    import torch  # noqa: F401
+    HAVE_TORCH = True
+except ImportError:
+    HAVE_TORCH = False
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the PyTorch side needs torch (not a dependency)")
+def test_pytorch_side_builds_the_same_networks_and_steps_every_cell():
+    from tfklgan.training import build_gan
+    sys.path.insert(0, os.path.dirname(BENCHMARK_PYTORCH))
+    import benchmark_pytorch
+    for method in benchmark.TABLE1_METHODS:
+        for mbd in (False, True):
+            seconds, params = benchmark_pytorch.time_pytorch(method, mbd, 4, 8, 1, 1, 0)
+            gan = build_gan(benchmark.table1_bench_config(method, mbd, 4, 8, root=ROOT))
+            assert params == (gan.generator.count_params(), gan.discriminator.count_params())
+            assert seconds > 0
+
+
+@pytest.mark.skipif(HAVE_TORCH, reason="checks the message of a machine without torch")
+def test_pytorch_comparison_without_torch_says_so_in_one_line():
+    proc = subprocess.run([sys.executable, BENCHMARK_PYTORCH, "--widths=4"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "PyTorch is not installed" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfklgan import data as data_lib
+from tfklgan.cli import config_from_flagfile
 from tfklgan.config import TrainConfig
 from tfklgan.gan import group_critic_batches
 from tfklgan.layers import SpaceToDepthConv2D
@@ -153,6 +154,20 @@ def bench_config(method, width, batch_size, precision, jit, mbd, network="", dat
                                  image_size=image_size, channels=3, width=width,
                                  batch_size=batch_size, precision=precision, jit_compile=jit,
                                  minibatch_discrimination=mbd, steps=1, verbose=0, **extra)
+
+
+TABLE1_METHODS = ("klgan", "lsgan", "hinge", "wgan_gp", "r1gan")
+
+
+def table1_bench_config(method, mbd, width, batch_size, root="."):
+    """A Table I cell's own settings (its flagfile in configs/table1: the
+    authors' update rule, losses, penalties and learning rates) at benchmark
+    size: float32, 32x32 RGB digits (mnist_sample), `width`, `batch_size`."""
+    config = config_from_flagfile(f"configs/table1/{method}{'_mbd' if mbd else ''}.flags",
+                                  root)
+    return config.replace(dataset="mnist_sample", channels=3, attributes=(), max_examples=None,
+                          resize="authors", width=width, batch_size=batch_size,
+                          precision="float32", steps=1, verbose=0)
 
 
 @dataclasses.dataclass

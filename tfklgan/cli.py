@@ -2,10 +2,11 @@
 
 `define_train_flags(flag_values)` defines one flag per setting of every
 section, named, typed, defaulted and explained by the section's field;
-`config_from_flags(flag_values)` builds the config; `settings_help()` is the
-`--help` text, grouped by section.
+`config_from_flags(flag_values)` builds the config; `config_from_flagfile`
+reads a flagfile; `settings_help()` is the `--help` text, grouped by section.
 """
 
+import os
 import textwrap
 
 from absl import flags
@@ -43,6 +44,20 @@ def define_train_flags(flag_values=flags.FLAGS):
 def config_from_flags(flag_values=flags.FLAGS):
     """The TrainConfig of the parsed flags (ConfigError lists every bad value)."""
     return TrainConfig.from_flat(**{name: flag_values[name].value for name in FLAT_NAMES})
+
+
+def config_from_flagfile(path, root="."):
+    """The TrainConfig of a flagfile, read from `root` (flagfiles include
+    each other by paths relative to the repository root)."""
+    values = flags.FlagValues()
+    define_train_flags(values)
+    here = os.getcwd()
+    os.chdir(root)
+    try:
+        values(["tfklgan", f"--flagfile={path}"])
+    finally:
+        os.chdir(here)
+    return config_from_flags(values)
 
 
 def settings_help(width=100):

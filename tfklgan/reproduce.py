@@ -22,11 +22,10 @@ import time
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-from absl import flags
 
 from tfklgan import data as data_lib
 from tfklgan import metrics
-from tfklgan.cli import config_from_flags, define_train_flags
+from tfklgan.cli import config_from_flagfile
 from tfklgan.evaluation import RealStatistics, evaluate_generator, feature_network_of, gan_generator
 from tfklgan.training import load_run, train
 
@@ -187,18 +186,6 @@ class ReproduceOptions:
                              f"{', '.join(mixed)} (or drop --protocol for an ad-hoc run)")
 
 
-def _flagfile_config(cell, options):
-    values = flags.FlagValues()
-    define_train_flags(values)
-    here = os.getcwd()
-    os.chdir(options.root)  # flagfiles include each other relative to the root
-    try:
-        values(["reproduce", f"--flagfile={cell.flagfile}"])
-    finally:
-        os.chdir(here)
-    return config_from_flags(values)
-
-
 def _other_dataset(config, dataset):
     """The cell's settings with its data swapped: the cell's own data options
     (channels, CelebA attributes, subset size, crop) belong to its dataset."""
@@ -209,7 +196,7 @@ def _other_dataset(config, dataset):
 def cell_config(cell, seed, options, out_dir, table_name=None):
     """The TrainConfig of one run: the cell's flagfile under the protocol, or
     scaled and overridden. Its length (steps) is set by `run_length`."""
-    config = _flagfile_config(cell, options)
+    config = config_from_flagfile(cell.flagfile, options.root)
     common = dict(seed=seed, logdir=out_dir, verbose=0, export_dir=None,
                   cache_dir=options.cache_dir or config.data.cache_dir,
                   data_dir=options.data_dir or config.data.data_dir,
