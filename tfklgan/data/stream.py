@@ -54,4 +54,9 @@ def batch_stream(data, batch_size, seed, start_batch=0, labels=False,
         ds = tf.data.Dataset.from_generator(
             generate, output_signature=tf.TensorSpec(shape, tf.uint8))
         ds = ds.map(lambda x: to_model_range(x, dtype))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # A fixed prefetch and no autotuning: the generator is cheap, and an
+    # autotuned iterator takes TensorFlow a second or two to destroy (its
+    # tuning thread must wake up first), paid at every epoch's end.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(2).with_options(options)
