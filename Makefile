@@ -34,6 +34,6 @@ evaluate: install
 		--num_samples=500 --output=$(RUN)/scores.json
 
 test: install
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q -n 2 tests
 
 .PHONY: install demo tensorboard export sample evaluate test

@@ -37,9 +37,19 @@ flags.DEFINE_bool("evaluation", False, "instead of training steps, time a full e
                   "(10,000 generated vs 10,000 real, shipped MNIST classifier: IS, FID, KID, "
                   "precision/recall, density/coverage) and Inception-shaped features per 1,000")
 flags.DEFINE_integer("eval_images", 10_000, "images per side for --evaluation")
+flags.DEFINE_bool("loop", False, "instead of the bare step, time scripts/train.py's whole "
+                  "loop (callbacks included) at the Table I CPU-proxy settings of each "
+                  "--methods cell (--minibatch_discrimination), logging every 10 steps, "
+                  "with sample grids and checkpoints every --loop_every steps, against the "
+                  "bare step; each callback's cost by turning it off")
+flags.DEFINE_integer("loop_steps", 800, "steps per loop timing (--loop)")
+flags.DEFINE_integer("loop_every", 400, "sample-grid and checkpoint interval (--loop; the "
+                     "proxy's)")
+flags.DEFINE_integer("loop_rounds", 3, "rounds of the loop variants, in turn (--loop)")
 flags.DEFINE_integer("decode", 0, "instead of training steps, time the first run on N "
                      "synthetic CelebA-sized JPEGs (decode, resize, cache) at 32 and 64")
 FLAGS = flags.FLAGS
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def main(argv):
@@ -70,6 +80,21 @@ def main(argv):
         from tfklgan.benchmark import benchmark_evaluation, benchmark_inception_standin
         print(json.dumps({"evaluation": benchmark_evaluation(FLAGS.eval_images),
                           "inception_standin": benchmark_inception_standin()}, indent=2))
+        return 0
+    if FLAGS.loop:
+        from tfklgan.benchmark import benchmark_loop, loop_table
+        from tfklgan.reproduce import TABLES, ReproduceOptions, cell_config
+        options = ReproduceOptions(protocol="cpu", root=ROOT)
+        column = "with MBD" if FLAGS.minibatch_discrimination else "without MBD"
+        for method in FLAGS.methods:
+            cell = next(c for c in TABLES["klgan_table1"].cells
+                        if c.method == method and c.column == column)
+            config = cell_config(cell, 1, options, "runs/loop-benchmark", "klgan_table1")
+            rates = benchmark_loop(config.replace(log_every=10), FLAGS.loop_steps,
+                                   every=FLAGS.loop_every, rounds=FLAGS.loop_rounds)
+            print(f"\n{method}, {column}, Table I CPU proxy (width {config.network.width}, "
+                  f"batch {config.run.batch_size}), {FLAGS.loop_steps} steps:")
+            print(loop_table(rates), flush=True)
         return 0
     if FLAGS.layers:
         for width in FLAGS.widths:

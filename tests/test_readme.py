@@ -44,6 +44,8 @@ RULES = [
      r"--celeba_dir|--data_dir"),
     (r"^python scripts/reproduce\.py .*--protocol=cpu", "skip",
      "the CPU proxies train for minutes to hours (docs/results/ holds their results)"),
+    (r"^python scripts/benchmark_pytorch\.py ", "skip",
+     "needs PyTorch (not a dependency) and times both frameworks for many minutes"),
     (r"^python scripts/benchmark\.py ", "run",
      ["--widths=4", "--jit=false", "--repeats=1", "--steps=1", "--warmup=1"]),
 ]

@@ -170,6 +170,79 @@ def table1_bench_config(method, mbd, width, batch_size, root="."):
                           precision="float32", steps=1, verbose=0)
 
 
+class _StepClock(keras.callbacks.Callback):
+    """Wall-clock time at the end of every training step (after the other
+    callbacks of the step, as it runs last)."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter())
+
+
+LOOP_VARIANTS = ("every callback", "no metrics logging", "no sample grids", "no checkpoints",
+                 "no periodic work")
+
+
+def benchmark_loop(config, steps=800, warmup=20, every=400, rounds=3):
+    """Images per second of the whole training loop (`train`, with its
+    callbacks) against the bare step of the same settings.
+
+    The loop logs every `config.run.log_every` steps and writes sample grids
+    and checkpoints every `every` steps; each variant in LOOP_VARIANTS turns
+    one of them off (an interval beyond the run), and "no periodic work" all
+    three. Throughput is taken from step `warmup` to the last step (tracing
+    excluded; so are the final grid and checkpoint, written after the loop).
+    The variants run in turn, `rounds` times, in this process (the machine's
+    speed drifts); each reports its median. Returns {variant: images per
+    second, "bare step": ...}.
+    """
+    import tempfile
+
+    from tfklgan.training import train
+    off = steps + 1
+    intervals = {
+        "every callback": {},
+        "no metrics logging": {"log_every": off},
+        "no sample grids": {"sample_every": off},
+        "no checkpoints": {"checkpoint_every": off},
+        "no periodic work": {"log_every": off, "sample_every": off, "checkpoint_every": off},
+    }
+    images_per_step = config.run.batch_size * config.objective.n_critic
+    rates = {variant: [] for variant in (*LOOP_VARIANTS, "bare step")}
+    for _ in range(rounds):
+        for variant in LOOP_VARIANTS:
+            clock = _StepClock()
+            with tempfile.TemporaryDirectory() as logdir:
+                run = config.replace(**{"steps": steps, "sample_every": every,
+                                        "checkpoint_every": every, "eval_every": 0,
+                                        "export_dir": None, "verbose": 0, "resume": False,
+                                        "logdir": logdir, **intervals[variant]})
+                train(run, extra_callbacks=[clock])
+            seconds = clock.times[-1] - clock.times[warmup - 1]
+            rates[variant].append((len(clock.times) - warmup) * images_per_step / seconds)
+        bare = benchmark_step(config.replace(steps=1), repeats=5, steps=max(1, steps // 25),
+                              warmup=3, ceiling=1.0)
+        rates["bare step"].append(bare.images_per_sec)
+    return {variant: float(np.median(values)) for variant, values in rates.items()}
+
+
+def loop_table(rates):
+    bare = rates["bare step"]
+    every = rates["every callback"]
+    lines = ["| loop | img/s | of the bare step | cost of the turned-off part |",
+             "|---|---|---|---|"]
+    for variant in LOOP_VARIANTS:
+        cost = "" if variant == "every callback" else \
+            f"{100 * (1 / every - 1 / rates[variant]) * every:.1f}% of the loop's time"
+        lines.append(f"| {variant} | {rates[variant]:.1f} | {100 * rates[variant] / bare:.1f}% | "
+                     f"{cost} |")
+    lines.append(f"| bare step (benchmark_step) | {bare:.1f} | 100% | |")
+    return "\n".join(lines)
+
+
 @dataclasses.dataclass
 class LayerComparison:
     layer: str
