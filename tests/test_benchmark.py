@@ -143,3 +143,17 @@ def test_pytorch_comparison_without_torch_says_so_in_one_line():
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2 and "PyTorch is not installed" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_loop_benchmark_prices_each_kind_of_periodic_work():
+    from tfklgan.config import TrainConfig
+    config = TrainConfig.from_flat(method="klgan", dataset="mnist_sample", width=4,
+                                   latent_dim=8, batch_size=16, max_examples=64,
+                                   minibatch_discrimination=True, log_every=2, verbose=0)
+    rates = benchmark.benchmark_loop(config, steps=8, warmup=2, every=4, rounds=1)
+    assert set(rates) == {*benchmark.LOOP_VARIANTS, "bare step"}
+    assert all(rate > 0 for rate in rates.values())
+    table = benchmark.loop_table(rates)
+    assert table.count("\n") == len(benchmark.LOOP_VARIANTS) + 2
+    assert "| bare step (benchmark_step) |" in table and "% of the loop's time" in table
