@@ -163,11 +163,12 @@ def table1_bench_config(method, mbd, width, batch_size, root="."):
     """A Table I cell's own settings (its flagfile in configs/table1: the
     authors' update rule, losses, penalties and learning rates) at benchmark
     size: float32, 32x32 RGB digits (mnist_sample), `width`, `batch_size`."""
+    from tfklgan.reproduce import swap_dataset
     config = config_from_flagfile(f"configs/table1/{method}{'_mbd' if mbd else ''}.flags",
                                   root)
-    return config.replace(dataset="mnist_sample", channels=3, attributes=(), max_examples=None,
-                          resize="authors", width=width, batch_size=batch_size,
-                          precision="float32", steps=1, verbose=0)
+    return swap_dataset(config, "mnist_sample").replace(
+        channels=3, width=width, batch_size=batch_size, precision="float32", steps=1,
+        verbose=0)
 
 
 class _StepClock(keras.callbacks.Callback):

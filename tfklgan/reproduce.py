@@ -186,7 +186,7 @@ class ReproduceOptions:
                              f"{', '.join(mixed)} (or drop --protocol for an ad-hoc run)")
 
 
-def _other_dataset(config, dataset):
+def swap_dataset(config, dataset):
     """The cell's settings with its data swapped: the cell's own data options
     (channels, CelebA attributes, subset size, crop) belong to its dataset."""
     return config.replace(dataset=dataset, channels=0, attributes=(), max_examples=None,
@@ -203,7 +203,7 @@ def cell_config(cell, seed, options, out_dir, table_name=None):
                   celeba_dir=options.celeba_dir or config.data.celeba_dir)
     if options.protocol:
         protocol = PROTOCOLS[options.protocol][table_name]
-        config = _other_dataset(config, protocol.dataset)
+        config = swap_dataset(config, protocol.dataset)
         return config.replace(
             image_size=protocol.image_size or config.data.image_size,
             width=protocol.width, batch_size=protocol.batch_size, steps=protocol.steps,
@@ -213,7 +213,7 @@ def cell_config(cell, seed, options, out_dir, table_name=None):
             inception_path=options.inception_path, classifier_path=options.classifier_path,
             **common)
     if options.dataset:
-        config = _other_dataset(config, options.dataset)
+        config = swap_dataset(config, options.dataset)
     overrides = {k: getattr(options, k) for k in ("image_size", "width", "batch_size")
                  if getattr(options, k)}
     config = config.replace(**overrides)
