@@ -65,6 +65,14 @@ def test_klgan_table1_tiny_proxy(tmp_path):
               for r in results}
     reproduce("klgan_table1", options)
     assert all(os.path.getmtime(os.path.join(d, "result.json")) == t for d, t in mtimes.items())
+    # a run killed after training, before scoring, resumes at its last step; its
+    # seconds say that they cover none of its training
+    assert [r["timed_from_step"] for r in results] == [0] * 4
+    os.remove(os.path.join(results[0]["logdir"], "result.json"))
+    _, resumed = reproduce("klgan_table1", options)
+    assert resumed[0]["logdir"] == results[0]["logdir"]
+    assert resumed[0]["timed_from_step"] == results[0]["steps"]
+    assert resumed[0]["fid"] == pytest.approx(results[0]["fid"], rel=1e-6)
     # --report_only writes the table of the finished runs and trains nothing
     _, reported = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
                                                                 "report_only": True,

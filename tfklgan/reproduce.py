@@ -376,7 +376,9 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
                            "batch_size": config.run.batch_size,
                            "n_critic": config.objective.n_critic,
                            "init": config.network.init, "precision": config.run.precision},
-              "train_seconds": round(seconds, 1), "protocol": scores["protocol"],
+              # a resumed run's seconds cover only the steps after timed_from_step
+              "train_seconds": round(seconds, 1), "timed_from_step": trained.start_step,
+              "protocol": scores["protocol"],
               "sample_grid": trained.sample_grid, "logdir": out_dir,
               "machine": machine_record()}
     _write_json(result_path, result)

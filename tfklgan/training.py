@@ -50,6 +50,7 @@ class TrainResult:
     sample_grid: Optional[str]
     export_dir: Optional[str]
     history: dict
+    start_step: int = 0  # where this call began: > 0 when it resumed a run
 
 
 def split_cpu(count):
@@ -256,7 +257,7 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
         grids = sorted(glob.glob(os.path.join(run.logdir, "samples", "step_*.png")))
         return TrainResult(start, run.logdir, store.latest, grids[-1] if grids else None,
                            run.export_dir if run.export_dir and
-                           os.path.isdir(run.export_dir) else None, {})
+                           os.path.isdir(run.export_dir) else None, {}, start)
     # A resume may change the learning rates.
     set_learning_rates(gan.g_optimizer, gan.d_optimizer, config.optimizer)
     for path in settings_paths(run.logdir):
@@ -327,7 +328,7 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
                                       data=data_record(config.data_config()),
                                       class_names=train_data.class_names if conditional else ())
     return TrainResult(final_step, run.logdir, checkpoint, samples.last_path,
-                       export_dir, history)
+                       export_dir, history, start)
 
 
 def load_run(logdir, checkpoint=None):
