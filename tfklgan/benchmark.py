@@ -13,6 +13,7 @@ and backward, interleaved in one process.
 """
 
 import dataclasses
+import tempfile
 import time
 
 import keras
@@ -24,7 +25,8 @@ from tfklgan.cli import config_from_flagfile
 from tfklgan.config import TrainConfig
 from tfklgan.gan import group_critic_batches
 from tfklgan.layers import SpaceToDepthConv2D
-from tfklgan.training import build_gan
+from tfklgan.reproduce import swap_dataset
+from tfklgan.training import build_gan, train
 
 
 @dataclasses.dataclass
@@ -163,7 +165,6 @@ def table1_bench_config(method, mbd, width, batch_size, root="."):
     """A Table I cell's own settings (its flagfile in configs/table1: the
     authors' update rule, losses, penalties and learning rates) at benchmark
     size: float32, 32x32 RGB digits (mnist_sample), `width`, `batch_size`."""
-    from tfklgan.reproduce import swap_dataset
     config = config_from_flagfile(f"configs/table1/{method}{'_mbd' if mbd else ''}.flags",
                                   root)
     return swap_dataset(config, "mnist_sample").replace(
@@ -200,9 +201,6 @@ def benchmark_loop(config, steps=800, warmup=20, every=400, rounds=3):
     speed drifts); each reports its median. Returns {variant: images per
     second, "bare step": ...}.
     """
-    import tempfile
-
-    from tfklgan.training import train
     off = steps + 1
     intervals = {
         "every callback": {},
@@ -237,7 +235,7 @@ def loop_table(rates):
              "|---|---|---|---|"]
     for variant in LOOP_VARIANTS:
         cost = "" if variant == "every callback" else \
-            f"{100 * (1 / every - 1 / rates[variant]) * every:.1f}% of the loop's time"
+            f"{100 * (1 - every / rates[variant]):.1f}% of the loop's time"
         lines.append(f"| {variant} | {rates[variant]:.1f} | {100 * rates[variant] / bare:.1f}% | "
                      f"{cost} |")
     lines.append(f"| bare step (benchmark_step) | {bare:.1f} | 100% | |")
