@@ -8,9 +8,9 @@ Speed targets are stated relative to a PyTorch implementation of the KL-GAN
 authors' 32x32 networks and update rules on this machine class. The
 machine's speed drifts by up to 30% within an hour, so the two are only
 comparable side by side: each round times every cell in a fresh tfklgan
-process, then in a fresh PyTorch process (loading both frameworks into one
-process slows the second by about 25%, probably because both bundle
-oneDNN), for --rounds rounds. Per cell it prints each framework's median
+process, then in a fresh PyTorch process that never loads TensorFlow (with
+TensorFlow merely loaded, PyTorch's step ran 3-4% slower; running both in
+one process slowed the second by about 25%), for --rounds rounds. Per cell it prints each framework's median
 images per second and its spread over the rounds (the largest distance of a
 round from the median, relative to the median), the ratio of each round,
 and the median of those ratios.
@@ -319,11 +319,16 @@ def summary_rows(rates, batch_size):
 
 
 def main(argv):
+    del argv
+    cells = _cells()
+    if FLAGS.child == "pytorch":
+        # No tfklgan here: TensorFlow loaded into the PyTorch process slows its
+        # step by 3-4% (measured), though it never runs.
+        _child("pytorch", int(FLAGS.widths[0]), cells)
+        return 0
     from tfklgan.quiet import quiet_python_logs
     quiet_python_logs()
-    del argv
     import tfklgan  # noqa: F401  first: it sets TensorFlow's CPU kernel switch
-    cells = _cells()
     if FLAGS.child:
         _child(FLAGS.child, int(FLAGS.widths[0]), cells)
         return 0

@@ -137,6 +137,21 @@ def test_pytorch_side_builds_the_same_networks_and_steps_every_cell():
             assert seconds > 0
 
 
+def test_pytorch_child_never_loads_tensorflow():
+    # TensorFlow merely loaded slows PyTorch's step by 3-4%. Without torch the
+    # child fails at `import torch`; TensorFlow must not be loaded either way.
+    argv = [BENCHMARK_PYTORCH, "--child=pytorch", "--widths=4", "--methods=klgan",
+            "--mbd=false", "--batch_size=8", "--repeats=1", "--steps=1", "--warmup=0"]
+    code = ("import atexit, runpy, sys\n"
+            "atexit.register(lambda: print('tensorflow loaded:', 'tensorflow' in sys.modules))\n"
+            f"sys.argv = {argv!r}\n"
+            f"runpy.run_path({BENCHMARK_PYTORCH!r}, run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    assert "tensorflow loaded: False" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert proc.returncode == (0 if HAVE_TORCH else 1)
+
+
 @pytest.mark.skipif(HAVE_TORCH, reason="checks the message of a machine without torch")
 def test_pytorch_comparison_without_torch_says_so_in_one_line():
     proc = subprocess.run([sys.executable, BENCHMARK_PYTORCH, "--widths=4"],
