@@ -38,7 +38,9 @@ from absl import app, flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VERBOSE") else "3")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-METHODS = ("klgan", "lsgan", "hinge", "wgan_gp", "r1gan")  # Table I's rows
+# Table I's rows (tfklgan.benchmark.TABLE1_METHODS, which a test checks; not imported,
+# as the PyTorch child must not load TensorFlow)
+METHODS = ("klgan", "lsgan", "hinge", "wgan_gp", "r1gan")
 
 flags.DEFINE_list("widths", ["32", "128"], "network widths")
 flags.DEFINE_list("methods", ["klgan"], f"methods to time: {', '.join(METHODS)}")

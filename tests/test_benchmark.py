@@ -1,5 +1,6 @@
 """The benchmark tool measures what it says (speed itself is never asserted)."""
 
+import json
 import math
 import os
 import platform
@@ -80,9 +81,12 @@ def test_celeba_decode_benchmark_reads_a_celeba_like_folder(tmp_path):
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARK_PYTORCH = os.path.join(ROOT, "scripts", "benchmark_pytorch.py")
+sys.path.insert(0, os.path.dirname(BENCHMARK_PYTORCH))
+import benchmark_pytorch  # noqa: E402  (imports neither framework until it times one)
 
 
 def test_table1_cells_benchmark_their_own_flagfile_settings():
+    assert benchmark_pytorch.METHODS == benchmark.TABLE1_METHODS  # the script's copy
     for method in benchmark.TABLE1_METHODS:
         for mbd in (False, True):
             config = benchmark.table1_bench_config(method, mbd, 8, 16, root=ROOT).validate()
@@ -102,13 +106,10 @@ def test_pytorch_comparison_child_times_tfklgan_cells_and_summarizes_rounds():
                            "--repeats=1", "--steps=1", "--warmup=1"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    import json
     results = json.loads(proc.stdout.strip().splitlines()[-1])
     assert [(r["method"], r["mbd"]) for r in results] == [("r1gan", False), ("r1gan", True)]
     assert all(r["seconds"] > 0 for r in results)
     assert results[1]["params"][1] == results[0]["params"][1] + 8 * 8 + 8  # MBD tensor, logit
-    sys.path.insert(0, os.path.dirname(BENCHMARK_PYTORCH))
-    import benchmark_pytorch
     assert benchmark_pytorch.spread([90.0, 100.0, 120.0]) == pytest.approx(0.2)
     rates = {(("klgan", True), "tfklgan"): [0.1, 0.2, 0.1],
              (("klgan", True), "pytorch"): [0.2, 0.2, 0.4]}
@@ -127,8 +128,6 @@ except ImportError:
 @pytest.mark.skipif(not HAVE_TORCH, reason="the PyTorch side needs torch (not a dependency)")
 def test_pytorch_side_builds_the_same_networks_and_steps_every_cell():
     from tfklgan.training import build_gan
-    sys.path.insert(0, os.path.dirname(BENCHMARK_PYTORCH))
-    import benchmark_pytorch
     for method in benchmark.TABLE1_METHODS:
         for mbd in (False, True):
             seconds, params = benchmark_pytorch.time_pytorch(method, mbd, 4, 8, 1, 1, 0)

@@ -25,7 +25,7 @@ from tfklgan.cli import config_from_flagfile
 from tfklgan.config import TrainConfig
 from tfklgan.gan import group_critic_batches
 from tfklgan.layers import SpaceToDepthConv2D
-from tfklgan.reproduce import swap_dataset
+from tfklgan.reproduce import TABLES, swap_dataset
 from tfklgan.training import build_gan, train
 
 
@@ -158,7 +158,7 @@ def bench_config(method, width, batch_size, precision, jit, mbd, network="", dat
                                  minibatch_discrimination=mbd, steps=1, verbose=0, **extra)
 
 
-TABLE1_METHODS = ("klgan", "lsgan", "hinge", "wgan_gp", "r1gan")
+TABLE1_METHODS = tuple(dict.fromkeys(cell.method for cell in TABLES["klgan_table1"].cells))
 
 
 def table1_bench_config(method, mbd, width, batch_size, root="."):
