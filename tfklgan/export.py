@@ -21,6 +21,8 @@ import shutil
 
 import tensorflow as tf
 
+from tfklgan import native
+
 INFO_FILE = "tfklgan.json"
 
 
@@ -93,7 +95,8 @@ def export_generator(gan, directory, use_ema=True, class_names=(), data=None):
     shutil.rmtree(staging, ignore_errors=True)
     signatures = {"serving_default": module.generate, "generate": module.generate,
                   "sample": module.sample}
-    tf.saved_model.save(module, staging, signatures=signatures)
+    with native.graph_ops_only():  # loadable without tfklgan's kernels
+        tf.saved_model.save(module, staging, signatures=signatures)
     info = {"latent_dim": gan.latent_dim, "num_classes": gan.num_classes,
             "class_names": list(class_names), "latent_distribution": gan.latent_distribution,
             "weights": "ema" if generator is gan.ema_generator else "raw",

@@ -25,7 +25,7 @@ therefore equals single-device training on the same global batches.
 import keras
 import tensorflow as tf
 
-from tfklgan import distribute, losses, penalties
+from tfklgan import distribute, losses, native, penalties
 from tfklgan.objectives import judged_real_fraction
 
 UPDATES = ("joint", "alternating")
@@ -212,6 +212,11 @@ class GAN(keras.Model):
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, data):
+        # XLA cannot compile tfklgan's fused CPU kernels.
+        with native.graph_ops_only(self.jit_compile is True):
+            return self._train_step(data)
+
+    def _train_step(self, data):
         if self.conditional:
             if not isinstance(data, (tuple, list)) or len(data) < 2:
                 raise ValueError("a class-conditional GAN needs (images, "

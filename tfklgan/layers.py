@@ -6,11 +6,15 @@
 - `SpaceToDepthConv2D`: a 2x2 stride-2 valid convolution computed as
   `space_to_depth` followed by a matrix multiply (identical result, faster
   on CPU; docs/performance.md).
+- `Mish`: x tanh(softplus(x)), through the fused CPU kernels of
+  `tfklgan.native` where they run (same values, faster).
 - `instance_normalization`: GroupNormalization with one group per channel.
 """
 
 import keras
 import tensorflow as tf
+
+from tfklgan import native
 
 
 @keras.saving.register_keras_serializable(package="tfklgan")
@@ -137,6 +141,18 @@ class SpaceToDepthConv2D(keras.layers.Layer):
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer)}
+
+
+@keras.saving.register_keras_serializable(package="tfklgan")
+class Mish(keras.layers.Layer):
+    """Mish (Misra 2019), x tanh(softplus(x)), elementwise: [n, ...] -> [n, ...].
+    Values equal keras.activations.mish bit for bit; see `tfklgan.native`."""
+
+    def call(self, inputs):
+        return native.mish(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 def instance_normalization(channels, epsilon=1e-5, name=None):

@@ -10,19 +10,25 @@ each with LeakyReLU(0.2) (32 -> 1) -> flatten -> Linear to 8 features.
 At w = 128 with MBD: 5,992,835 and 14,611,784 parameters (+17 for a logit).
 
 The 2x2 stride-2 convolutions are `SpaceToDepthConv2D` (same weights and
-outputs, faster on CPU; docs/performance.md).
+outputs, faster on CPU; docs/performance.md); Mish runs as one fused CPU
+kernel where it can (`tfklgan.native`, the same values).
 """
 
 import keras
 
-from tfklgan.layers import LatentReparameterization, SpaceToDepthConv2D, instance_normalization
+from tfklgan.layers import (
+    LatentReparameterization,
+    Mish,
+    SpaceToDepthConv2D,
+    instance_normalization,
+)
 from tfklgan.networks.base import discriminator_inputs, generator_inputs, make_pair
 
 IMAGE_SIZE = 32
 
 
 def _mish(x):
-    return keras.layers.Activation("mish")(x)
+    return Mish()(x)
 
 
 def build_generator(config):
