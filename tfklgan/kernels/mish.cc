@@ -32,17 +32,26 @@ constexpr int kPacket = ei::unpacket_traits<Packet>::size;
 const float kThreshold =
     Eigen::numext::log(Eigen::NumTraits<float>::epsilon()) + 2.0f;
 
+// Packets<N> handles N consecutive packets stage by stage, one loop per
+// function, so that the processor overlaps the packets' independent exp,
+// log1p and tanh (one chain per packet ran at half the speed).
 struct Forward {
+  template <int N>
   static void Packets(const float* x, float* y, float* t) {
-    const Packet xv = ei::ploadu<Packet>(x);
-    const Packet e = ei::scalar_exp_op<float>().packetOp(xv);
-    const Packet softplus = ei::pselect(
-        ei::pcmp_lt(ei::pset1<Packet>(-kThreshold), xv), xv,
-        ei::pselect(ei::pcmp_lt(xv, ei::pset1<Packet>(kThreshold)), e,
-                    ei::scalar_log1p_op<float>().packetOp(e)));
-    const Packet tv = ei::scalar_tanh_op<float>().packetOp(softplus);
-    ei::pstoreu(t, tv);
-    ei::pstoreu(y, ei::pmul(xv, tv));
+    Packet xv[N], e[N], softplus[N], tv[N];
+    for (int k = 0; k < N; ++k) xv[k] = ei::ploadu<Packet>(x + k * kPacket);
+    for (int k = 0; k < N; ++k) e[k] = ei::scalar_exp_op<float>().packetOp(xv[k]);
+    for (int k = 0; k < N; ++k) {
+      softplus[k] = ei::pselect(
+          ei::pcmp_lt(ei::pset1<Packet>(-kThreshold), xv[k]), xv[k],
+          ei::pselect(ei::pcmp_lt(xv[k], ei::pset1<Packet>(kThreshold)), e[k],
+                      ei::scalar_log1p_op<float>().packetOp(e[k])));
+    }
+    for (int k = 0; k < N; ++k) tv[k] = ei::scalar_tanh_op<float>().packetOp(softplus[k]);
+    for (int k = 0; k < N; ++k) {
+      ei::pstoreu(t + k * kPacket, tv[k]);
+      ei::pstoreu(y + k * kPacket, ei::pmul(xv[k], tv[k]));
+    }
   }
   static void Scalar(const float* x, float* y, float* t) {
     const float e = ei::scalar_exp_op<float>()(*x);
@@ -55,15 +64,22 @@ struct Forward {
 };
 
 struct Backward {
+  template <int N>
   static void Packets(const float* dy, const float* x, const float* t, float* dx) {
-    const Packet d = ei::ploadu<Packet>(dy);
-    const Packet xv = ei::ploadu<Packet>(x);
-    const Packet tv = ei::ploadu<Packet>(t);
-    const Packet through_product = ei::pmul(d, tv);
-    const Packet through_tanh = ei::pmul(
-        ei::pmul(xv, d), ei::psub(ei::pset1<Packet>(1.0f), ei::pmul(tv, tv)));
-    const Packet sigmoid = ei::scalar_logistic_op<float>().packetOp(xv);
-    ei::pstoreu(dx, ei::padd(through_product, ei::pmul(through_tanh, sigmoid)));
+    Packet sigmoid[N];
+    for (int k = 0; k < N; ++k) {
+      sigmoid[k] = ei::scalar_logistic_op<float>().packetOp(ei::ploadu<Packet>(x + k * kPacket));
+    }
+    for (int k = 0; k < N; ++k) {
+      const Packet d = ei::ploadu<Packet>(dy + k * kPacket);
+      const Packet xv = ei::ploadu<Packet>(x + k * kPacket);
+      const Packet tv = ei::ploadu<Packet>(t + k * kPacket);
+      const Packet through_product = ei::pmul(d, tv);
+      const Packet through_tanh = ei::pmul(
+          ei::pmul(xv, d), ei::psub(ei::pset1<Packet>(1.0f), ei::pmul(tv, tv)));
+      ei::pstoreu(dx + k * kPacket,
+                  ei::padd(through_product, ei::pmul(through_tanh, sigmoid[k])));
+    }
   }
   static void Scalar(const float* dy, const float* x, const float* t, float* dx) {
     const float through_tanh = (*x * *dy) * (1.0f - *t * *t);
@@ -71,22 +87,27 @@ struct Backward {
   }
 };
 
-// Whole packets in parallel shards; the last n % kPacket elements with the
-// scalar functors, as Eigen's executor evaluates the tail of an expression.
+// Blocks of kUnroll packets (16 measured fastest, against 4, 8, 32 and 64) in
+// parallel shards, then single packets; the last n % kPacket elements with
+// the scalar functors, as Eigen's executor evaluates the tail of an expression.
+constexpr int kUnroll = 16;
+
 template <typename Kernel, typename... Pointers>
 void Run(OpKernelContext* context, int64_t n, double cycles_per_element,
          Pointers... pointers) {
-  const int64_t packets = n / kPacket;
-  const Eigen::TensorOpCost cost(kPacket * sizeof(float) * sizeof...(Pointers),
-                                 kPacket * sizeof(float),
-                                 kPacket * cycles_per_element);
+  constexpr int64_t kBlock = kUnroll * kPacket;
+  const int64_t blocks = n / kBlock;
+  const Eigen::TensorOpCost cost(kBlock * sizeof(float) * sizeof...(Pointers),
+                                 kBlock * sizeof(float), kBlock * cycles_per_element);
   context->eigen_cpu_device().parallelFor(
-      packets, cost, [&](Eigen::Index begin, Eigen::Index end) {
+      blocks, cost, [&](Eigen::Index begin, Eigen::Index end) {
         for (Eigen::Index i = begin; i < end; ++i) {
-          Kernel::Packets((pointers + i * kPacket)...);
+          Kernel::template Packets<kUnroll>((pointers + i * kBlock)...);
         }
       });
-  for (int64_t i = packets * kPacket; i < n; ++i) Kernel::Scalar((pointers + i)...);
+  int64_t i = blocks * kBlock;
+  for (; i + kPacket <= n; i += kPacket) Kernel::template Packets<1>((pointers + i)...);
+  for (; i < n; ++i) Kernel::Scalar((pointers + i)...);
 }
 
 class MishOp : public OpKernel {
