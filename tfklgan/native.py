@@ -13,9 +13,10 @@ against the installed TensorFlow's headers, without FMA contraction, into
 `$TFKLGAN_CACHE` (default ~/.cache/tfklgan), once per TensorFlow version and
 kernel source. Where that cannot be done (no compiler, not x86-64, a GPU
 visible, a build error) the graph ops run instead, with the same results;
-`TFKLGAN_NATIVE=0` turns the kernels off. Exports and XLA-compiled steps
-never contain them (`graph_ops_only`), so a SavedModel loads in plain
-TensorFlow.
+`TFKLGAN_NATIVE=0` turns the kernels off. Exports and XLA-compiled training
+steps never contain them (`graph_ops_only`), so a SavedModel loads in plain
+TensorFlow; trace a function of your own that XLA compiles (`jit_compile=True`)
+within `graph_ops_only()` too.
 """
 
 import contextlib
