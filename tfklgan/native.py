@@ -16,7 +16,8 @@ visible, a build error) the graph ops run instead, with the same results;
 `TFKLGAN_NATIVE=0` turns the kernels off. Exports and XLA-compiled training
 steps never contain them (`graph_ops_only`), so a SavedModel loads in plain
 TensorFlow; trace a function of your own that XLA compiles (`jit_compile=True`)
-within `graph_ops_only()` too.
+within `graph_ops_only()` too. Second derivatives through Mish run on
+TensorFlow's ops.
 """
 
 import contextlib
@@ -145,24 +146,32 @@ def graph_ops_only(active=True):
         _state.graph_ops_only = previous
 
 
+def _slope(x):
+    """Mish'(x) = t + x (1 - t^2) sigmoid(x), t = tanh(softplus(x)), in graph ops."""
+    t = tf.tanh(tf.math.softplus(x))
+    return t + x * (1.0 - t * t) * tf.sigmoid(x)
+
+
 def _fused_mish(kernels):
     @tf.custom_gradient
     def fused_mish(x):
         y, t = kernels.tfklgan_mish(x)
 
-        def grad(dy):
-            return kernels.tfklgan_mish_grad(dy, x, t)
+        @tf.custom_gradient
+        def gradient(dy, x):
+            # The kernel's gradient; differentiated again (R1-style penalties
+            # through G, say), TensorFlow's ops take over.
+            def second(g):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    slope = _slope(x)
+                return g * slope, tape.gradient(slope, x, output_gradients=g * dy)
 
-        return y, grad
+            return kernels.tfklgan_mish_grad(dy, x, t), second
+
+        return y, lambda dy: gradient(dy, x)
 
     return fused_mish
-
-
-@tf.RegisterGradient("TfklganMishGrad")
-def _no_second_order(op, grad):
-    raise NotImplementedError(
-        "second derivatives through tfklgan's fused Mish kernel are not "
-        "implemented; set TFKLGAN_NATIVE=0 to use TensorFlow's ops")
 
 
 def mish(x):
