@@ -12,6 +12,7 @@ import tensorflow as tf
 from tfklgan import native
 from tfklgan.config import TrainConfig
 from tfklgan.export import export_generator, load_exported
+from tfklgan.layers import Mish
 from tfklgan.training import build_gan
 
 SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 13.94, -13.94, -15.0, -16.6, 14.0, 88.8,
@@ -62,7 +63,7 @@ def traced_op_types(function, *args):
 @requires_kernels
 def test_mish_layer_traces_the_kernel_and_graph_ops_only_the_tensorflow_ops():
     kernels()
-    layer = tfklgan_layer()
+    layer = Mish()
     x = tf.zeros([2, 3])
     assert "TfklganMish" in traced_op_types(tf.function(layer), x)
     with native.graph_ops_only():
@@ -70,11 +71,6 @@ def test_mish_layer_traces_the_kernel_and_graph_ops_only_the_tensorflow_ops():
     assert "Softplus" in types and "TfklganMish" not in types
     assert "TfklganMish" not in traced_op_types(tf.function(native.mish),
                                                 tf.zeros([2, 3], tf.bfloat16))
-
-
-def tfklgan_layer():
-    from tfklgan.layers import Mish
-    return Mish()
 
 
 @requires_kernels

@@ -4,9 +4,10 @@
 pass each instead of TensorFlow's nine elementwise ops (Softplus, Tanh and Mul;
 in the gradient three Muls, TanhGrad, Sigmoid and AddN). The kernels
 (`kernels/mish.cc`) evaluate the same Eigen functions on the same values in
-the same order, so training gives the same numbers to the last bit with or
-without them (tests/test_native.py); they are faster because they read and
-write memory once (docs/performance.md).
+the same order, so with TensorFlow's x86-64 wheels (built without FMA, like
+the kernels) training gives the same numbers to the last bit with or without
+them (tests/test_native.py); they are faster because they read and write
+memory once (docs/performance.md).
 
 The library is compiled with the C++ compiler (`$CXX`, else g++ or c++)
 against the installed TensorFlow's headers, without FMA contraction, into
