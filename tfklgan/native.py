@@ -55,10 +55,9 @@ def _isa_flag():
 
 
 def _compiler():
-    for name in (os.environ.get("CXX"), "g++", "c++"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
+    """The C++ compiler's path: $CXX, else g++, else c++; None if none is found."""
+    found = (shutil.which(name) for name in (os.environ.get("CXX"), "g++", "c++") if name)
+    return next((path for path in found if path), None)
 
 
 def build_command(compiler, source, output):
