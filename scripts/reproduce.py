@@ -4,6 +4,7 @@
   python scripts/reproduce.py klgan_table1 --protocol=cpu       # the CPU proxy
   python scripts/reproduce.py klgan_table1 --protocol=cpu --seeds=1 --methods=klgan
   python scripts/reproduce.py mnist_table --protocol=cpu --rescore   # re-score finished runs
+  python scripts/reproduce.py klgan_table1 --protocol=cpu --seeds=1 --methods=klgan --verify
   python scripts/reproduce.py klgan_table1 --scale=0.01 --dataset=mnist_sample \
       --feature_network=classifier --width=8                   # ad hoc
 
@@ -11,6 +12,11 @@ Tables: klgan_table1, mnist_table, celeba64_sn_table. Writes
 results/<table>/table.md (paper beside ours, the rankings and Kendall's tau),
 table.csv, plots/fid_<method>.png and grids/. Finished runs are not rerun,
 so an interrupted table resumes.
+
+--verify compares the chosen runs with the published ones (docs/results):
+bit-equal on the same kernel fingerprint, else whether each run falls in its
+cell's 95% prediction interval; it writes verify.md and exits 1 unless the
+table's verdict is "consistent".
 """
 
 import os
@@ -44,15 +50,22 @@ flags.DEFINE_string("data_dir", None, "TFDS data_dir with prepared datasets (off
 flags.DEFINE_string("celeba_dir", None, "local CelebA folder with img_align_celeba/ and "
                     "list_attr_celeba.txt")
 flags.DEFINE_string("results_dir", "results", "where results/<table>/ goes")
+flags.DEFINE_bool("verify", False, "rerun the chosen runs and compare them with the published "
+                  "ones (--published_dir): bit-equal on the same kernel fingerprint, else "
+                  "inside or outside the cell's 95% prediction interval")
+flags.DEFINE_string("published_dir", None, "published results to --verify against (default: "
+                    "docs/results of this repository)")
+flags.DEFINE_bool("progress", True, "print a line per run (run i of N, time left) to stderr")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     from tfklgan.quiet import quiet_python_logs
     quiet_python_logs()
-    from tfklgan.reproduce import TABLES, ReproduceOptions, reproduce
+    from tfklgan.reproduce import TABLES, ReproduceOptions, reproduce, verify
     if len(argv) != 2:
         raise app.UsageError(f"name one table: {sorted(TABLES)}")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     options = ReproduceOptions(
         protocol=FLAGS.protocol, rescore=FLAGS.rescore, report_only=FLAGS.report_only,
         scale=FLAGS.scale,
@@ -62,9 +75,14 @@ def main(argv):
         min_eval_samples=FLAGS.min_eval_samples, feature_network=FLAGS.feature_network,
         inception_path=FLAGS.inception_path, classifier_path=FLAGS.classifier_path,
         cache_dir=FLAGS.cache_dir, data_dir=FLAGS.data_dir, celeba_dir=FLAGS.celeba_dir,
-        results_dir=FLAGS.results_dir,
-        root=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        results_dir=FLAGS.results_dir, progress=FLAGS.progress, root=root)
     try:
+        if FLAGS.verify:
+            report = verify(argv[1], options,
+                            FLAGS.published_dir or os.path.join(root, "docs", "results"))
+            out_dir = os.path.join(options.results_dir, argv[1])
+            print(open(os.path.join(out_dir, "verify.md")).read())
+            return 0 if report["verdict"].startswith("consistent") else 1
         out_dir, results = reproduce(argv[1], options)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

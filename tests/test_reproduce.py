@@ -4,27 +4,24 @@ import csv
 import json
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from test_training import ROOT
 
-from tfklgan import reproduce as reproduce_lib
+from tfklgan import fingerprint
 from tfklgan.reproduce import (
     PROTOCOLS,
     TABLES,
     ReproduceOptions,
+    cap_onednn_isa,
     cell_config,
     kendall_tau,
-    kernel_set,
-    machine_text,
-    portable_cpu_kernels,
+    prediction_interval,
     ranks,
     reproduce,
 )
+from tfklgan.reproduce import report as report_lib
 
 
 @pytest.mark.slow
@@ -52,10 +49,13 @@ def test_klgan_table1_tiny_proxy(tmp_path):
     assert "64 generated images against 64 real images of the validation split" in text
     assert "Kendall's tau between the paper's ranking and ours" in text
     assert "| klgan, with MBD |" in text.split("## Fidelity and diversity")[1]
-    # every run records the CPU and kernels it trained with; the table counts runs per both
+    # every run records the kernel fingerprint it trained on; the table counts runs per one
     machine = results[0]["machine"]
-    assert machine["cores"] == os.cpu_count() and machine["cpu"]
-    assert f"{kernel_set(machine)}: 4 ({machine_text(machine)}: 4)." in text
+    assert machine["cores"] == os.cpu_count() and machine["cpu"] and machine["tensorflow"]
+    assert set(fingerprint.FIELDS) <= set(machine)
+    assert f"{fingerprint.text(machine)}: 4." in text
+    with open(os.path.join(results[0]["logdir"], "run.json")) as handle:
+        assert json.load(handle)["fingerprint"] == machine
     with open(os.path.join(out_dir, "table.csv")) as handle:
         assert len(list(csv.DictReader(handle))) == 4
     assert os.listdir(os.path.join(out_dir, "plots")) == ["fid_klgan.png"]
@@ -166,7 +166,7 @@ def test_ranking_section_and_separation_verdict():
     summary = [("klgan", "with MBD", "fid", (20.2, 2.0), (10.0, 1.0), 3),
                ("klgan", "without MBD", "fid", (237.4, 102.8), (30.0, 2.0), 3),
                ("hinge", "with MBD", "fid", (151.9, 20.0), (20.0, 5.0), 3)]
-    text = "\n".join(reproduce_lib._ranking_lines(table, summary))
+    text = "\n".join(report_lib._ranking_lines(table, summary))
     assert "| klgan, with MBD | 20.20 | 1 | 10.00 ± 1.00 | 1 |" in text
     assert "| klgan, without MBD | 237.40 | 3 | 30.00 ± 2.00 | 3 |" in text
     assert "Kendall's tau between the paper's ranking and ours: 1.00 (3 cells)" in text
@@ -184,72 +184,23 @@ def test_offline_table_names_flags_it_accepts_and_leaves_nothing(tmp_path):
     assert not (tmp_path / "out").exists()  # no empty results/<table>/ left behind
 
 
-def test_kernel_set_names_the_kernels_a_run_used(monkeypatch):
-    avx2 = {"isa": ["avx", "avx2", "fma"], "onednn": "1", "onednn_max_cpu_isa": ""}
-    avx512 = {"isa": ["avx", "avx2", "avx512f", "fma"], "onednn": "1",
-              "onednn_max_cpu_isa": ""}
-    assert kernel_set(avx2) == "oneDNN AVX2"
-    assert kernel_set({"isa": ["avx", "avx2", "fma"]}) == "oneDNN AVX2"  # older records
-    assert kernel_set(avx512) == "oneDNN AVX-512"
-    assert kernel_set({**avx512, "onednn_max_cpu_isa": "AVX2"}) == "oneDNN AVX2"
-    assert kernel_set({**avx2, "onednn_max_cpu_isa": "AVX2"}) == "oneDNN AVX2"
-    assert kernel_set({**avx512, "onednn_max_cpu_isa": "AVX512_CORE"}) == \
-        "oneDNN AVX-512, capped at AVX512_CORE"
-    assert kernel_set({**avx2, "onednn": "0"}) == "Eigen (oneDNN off)"
-    assert kernel_set(None) == "not recorded"
+def test_cpu_protocol_caps_onednn_unless_the_user_chose(monkeypatch):
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
-    assert portable_cpu_kernels() == "AVX2" == os.environ["ONEDNN_MAX_CPU_ISA"]
+    assert cap_onednn_isa() == "AVX2" == os.environ["ONEDNN_MAX_CPU_ISA"]
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")  # the user's choice stands
-    assert portable_cpu_kernels() == "AVX512_CORE"
+    assert cap_onednn_isa() == "AVX512_CORE"
 
 
-PUBLISHED = os.path.join(ROOT, "docs", "results", "klgan_table1", "runs",
-                         "klgan-with_MBD-seed1")
-
-
-def _published_tensorflow():
-    with open(os.path.join(PUBLISHED, "result.json")) as handle:
-        return json.load(handle)["protocol"]["versions"]["tensorflow"]
-
-
-def _has_avx2():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return " avx2" in handle.read()
-    except OSError:
-        return False
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not _has_avx2(), reason="the CPU protocol's kernels need an x86-64 CPU "
-                    "with AVX2")
-@pytest.mark.skipif(tf.__version__ != _published_tensorflow(),
-                    reason="the published runs were made with another TensorFlow, whose "
-                    "kernels may sum in another order")
-def test_a_published_proxy_run_repeats_bit_for_bit(tmp_path):
-    """The first 50 steps of the published Table I proxy run (KL-GAN with MBD,
-    seed 1) give every logged metric to the last digit, whichever x86-64 CPU
-    runs them: the CPU protocol caps oneDNN at AVX2."""
-    script = tmp_path / "repeat.py"
-    script.write_text(
-        "import sys\n"
-        "import tfklgan\n"
-        "from tfklgan.config import TrainConfig\n"
-        "from tfklgan.reproduce import portable_cpu_kernels\n"
-        "portable_cpu_kernels()\n"
-        "config = TrainConfig.from_json(open(sys.argv[1]).read())\n"
-        "tfklgan.train(config.replace(steps=50, logdir=sys.argv[2]))\n")
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_MAX_CPU_ISA"}
-    proc = subprocess.run([sys.executable, str(script), os.path.join(PUBLISHED, "config.json"),
-                           str(tmp_path / "run")], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-    def first_row(path):
-        with open(path) as handle:
-            row = next(csv.DictReader(handle))
-        return {k: v for k, v in row.items() if k not in ("time", "images_per_sec")}
-
-    ours = first_row(tmp_path / "run" / "metrics.csv")
-    assert ours["step"] == "50" and len(ours) > 5
-    assert ours == first_row(os.path.join(PUBLISHED, "metrics.csv"))
+def test_prediction_interval_of_one_new_run():
+    """mean ± t(0.975, n-1) · std · sqrt(1 + 1/n): for the published KL-GAN
+    cell (FID 149.9/114.6/141.1) a new run's 95% interval is [43.9, 226.5]."""
+    import scipy.stats
+    values = [json.load(open(os.path.join(ROOT, "docs", "results", "klgan_table1", "runs",
+                                          f"klgan-without_MBD-seed{seed}", "result.json")))["fid"]
+              for seed in (1, 2, 3)]
+    low, high = prediction_interval(values)
+    mean, std = np.mean(values), np.std(values, ddof=1)
+    half = scipy.stats.t.ppf(0.975, 2) * std * math.sqrt(1 + 1 / 3)
+    assert (low, high) == pytest.approx((mean - half, mean + half), rel=1e-12)
+    assert low < 130.91 < high and (round(low, 1), round(high, 1)) == (43.9, 226.5)
+    assert all(math.isnan(v) for v in prediction_interval([150.0]))

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from tfklgan import callbacks as cb
 from tfklgan import data as data_lib
+from tfklgan import fingerprint
 from tfklgan.checkpoints import CheckpointStore
 from tfklgan.config import ConfigError, TrainConfig
 from tfklgan.evaluation import EvaluationCallback, RealStatistics, feature_network_of
@@ -180,16 +181,20 @@ def train(config, extra_callbacks=()):
 
 
 def _write_run_info(config, start, changes, info):
-    """run.json: what the data implied, and every resume (its step and the
-    settings it changed)."""
+    """run.json: what the data implied, the kernel fingerprint the run started
+    on (tfklgan.fingerprint), and every resume (its step, the settings it
+    changed, its fingerprint)."""
     path = os.path.join(config.run.logdir, "run.json")
-    resumes = []
+    resumes, first = [], {"fingerprint": fingerprint.current()}
     if config.run.resume and os.path.isfile(path):
         with open(path) as handle:
-            resumes = json.load(handle).get("resumes", [])
-        resumes.append({"step": start, "changed": changes})
+            previous = json.load(handle)
+        resumes = previous.get("resumes", [])
+        first = {"fingerprint": previous.get("fingerprint", "not recorded")}
+        resumes.append({"step": start, "changed": changes,
+                        "fingerprint": fingerprint.current()})
     with open(path + ".tmp", "w") as handle:
-        json.dump({**info, "resumes": resumes}, handle, indent=2)
+        json.dump({**info, **first, "resumes": resumes}, handle, indent=2)
     os.replace(path + ".tmp", path)
 
 

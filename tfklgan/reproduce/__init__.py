@@ -1,0 +1,31 @@
+"""One command per paper table: run every cell, score it, write the table.
+
+- `tables`: the paper's tables as data (cells, seeds, the paper's numbers);
+- `protocols`: fixed reduced protocols (the CPU proxies) and their oneDNN cap;
+- `runner`: `reproduce(table, options)` trains and scores every (cell, seed)
+  run under `results/<table>/runs/` (finished runs are kept, interrupted ones
+  resumed) and writes the table;
+- `stats`: means, rankings, Kendall's tau, prediction intervals;
+- `report`: table.md, table.csv, plots and grids from the runs' results;
+- `verify`: a rerun compared with the published runs (bit-equal on the same
+  kernel fingerprint, the cell's prediction interval elsewhere).
+"""
+
+from tfklgan.reproduce.protocols import PROTOCOL_CPU_ISA, PROTOCOLS, Protocol, cap_onednn_isa
+from tfklgan.reproduce.runner import (
+    ReproduceOptions,
+    cell_config,
+    planned_runs,
+    reproduce,
+    run_cell,
+    run_length,
+    swap_dataset,
+)
+from tfklgan.reproduce.stats import kendall_tau, prediction_interval, ranks
+from tfklgan.reproduce.tables import TABLES, Cell, Table
+from tfklgan.reproduce.verify import verify
+
+__all__ = ["PROTOCOLS", "PROTOCOL_CPU_ISA", "TABLES", "Cell", "Protocol", "ReproduceOptions",
+           "Table", "cap_onednn_isa", "cell_config", "kendall_tau", "planned_runs",
+           "prediction_interval", "ranks", "reproduce", "run_cell", "run_length",
+           "swap_dataset", "verify"]

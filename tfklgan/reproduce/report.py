@@ -1,0 +1,191 @@
+"""A table's outputs from its runs' results: table.md (the paper beside ours,
+rankings, Kendall's tau, separation, fidelity and diversity, the runs per
+kernel fingerprint), table.csv, FID-versus-step plots and sample grids."""
+
+import collections
+import csv
+import math
+import os
+import shutil
+
+from tfklgan import fingerprint, metrics
+from tfklgan.reproduce.stats import HIGHER_IS_BETTER, kendall_tau, mean_std, ranks
+
+
+def fmt(mean, std):
+    """"12.34 ± 5.67", "12.34" without a spread, "n/a" without a value."""
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{mean:.2f}" if not math.isfinite(std) else f"{mean:.2f} ± {std:.2f}"
+
+
+def run_fingerprint(result):
+    """A result's fingerprint, completed from its protocol (older records lack
+    the vendor and TensorFlow's version)."""
+    return fingerprint.complete(result.get("machine"),
+                                result.get("protocol", {}).get("versions", {}).get("tensorflow"))
+
+
+def _machines_line(results):
+    """How many runs trained on each kernel fingerprint."""
+    counts = collections.Counter(fingerprint.text(run_fingerprint(r)) for r in results)
+    parts = [f"{name}: {count}" for name, count in sorted(counts.items())]
+    return ("Runs by kernel fingerprint (a run repeats bit for bit only on its own "
+            "fingerprint; elsewhere a rerun is another sample of the cell, see "
+            "`reproduce.py --verify`): " + "; ".join(parts) + ".")
+
+
+def _settings_text(results):
+    """What was run, read from the runs themselves (not from the options)."""
+    def values(get):
+        found = sorted({str(get(r)) for r in results})
+        return "/".join(found)
+    settings = [r.get("settings", {}) for r in results]
+    real = [r["protocol"]["real"] for r in results]
+    keys = ("dataset", "train_images", "image_size", "width", "batch_size", "init")
+    parts = [f"{key.replace('_', ' ')} "
+             f"{values(lambda r, k=key: r.get('settings', {}).get(k, '?'))}"
+             for key in keys if any(key in x for x in settings)]
+    text = ", ".join(parts + [f"{values(lambda r: r['steps'])} generator steps",
+                              f"seeds {values(lambda r: r['seed'])}"])
+    return (f"{text}. Scores: `{results[0]['protocol']['feature_network_identity']}`, "
+            f"{values(lambda r: r['protocol']['generated_count'])} generated images against "
+            f"{'/'.join(sorted({str(x['count']) for x in real}))} real images of the "
+            f"{'/'.join(sorted({x['split'] for x in real}))} split.")
+
+
+def write_table(table, results, out_dir, protocol_name=None):
+    """table.md, table.csv, plots and grids from the run results; returns the
+    (method, column, metric, paper, ours, n) summary rows."""
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    title = f"{table.title} ({f'{protocol_name} protocol' if protocol_name else 'ad hoc'})"
+    lines = [f"# {title}", "", f"Ours: {_settings_text(results)} {table.note}", ""]
+    header = ["method"]
+    for column in table.columns:
+        for metric in table.metrics:
+            header += [f"paper {metric} ({column})", f"ours {metric} ({column})"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    summary = []
+    for method in methods:
+        row = [method]
+        for column in table.columns:
+            cell = next((c for c in table.cells if c.method == method and c.column == column),
+                        None)
+            runs = [r for r in results if r["method"] == method and r["column"] == column]
+            for metric in table.metrics:
+                paper = cell.paper.get(metric, (float("nan"),) * 2) if cell else (float("nan"),) * 2
+                ours = mean_std([r[metric] for r in runs])
+                row += [fmt(*paper), fmt(*ours) + (f" (n={len(runs)})" if runs else "")]
+                summary.append((method, column, metric, paper, ours, len(runs)))
+        lines.append("| " + " | ".join(row) + " |")
+    lines += _ranking_lines(table, summary)
+    lines += _fidelity_diversity_lines(table, results)
+    lines += ["", _machines_line(results)]
+    with open(os.path.join(out_dir, "table.md"), "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with open(os.path.join(out_dir, "table.csv"), "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["method", "column", "seed", "steps", *metrics.SCORES, "train_images",
+                         "width", "batch_size", "generated", "real", "feature_network",
+                         "fingerprint"])
+        for r in results:
+            settings = r.get("settings", {})
+            writer.writerow([r["method"], r["column"], r["seed"], r["steps"],
+                             *[r.get(k, "") for k in metrics.SCORES],
+                             settings.get("train_images", ""), settings.get("width", ""),
+                             settings.get("batch_size", ""), r["protocol"]["generated_count"],
+                             r["protocol"]["real"]["count"],
+                             r["protocol"]["feature_network_identity"],
+                             fingerprint.text(run_fingerprint(r))])
+    _plots(results, out_dir)
+    _grids(results, out_dir)
+    return summary
+
+
+PRDC = ("precision", "recall", "density", "coverage")
+
+
+def _fidelity_diversity_lines(table, results):
+    """Precision, recall, density and coverage per cell (mean ± std over seeds),
+    for the runs scored with them (`--rescore` adds them to older runs)."""
+    scored = [r for r in results if all(k in r for k in PRDC)]
+    if not scored:
+        return []
+    lines = ["", "## Fidelity and diversity (ours; precision/recall k = 3, density/coverage "
+             "k = 5)", "", "| cell | " + " | ".join(PRDC) + " |", "|---|" + "---|" * len(PRDC)]
+    for cell in table.cells:
+        runs = [r for r in scored if r["method"] == cell.method and r["column"] == cell.column]
+        if runs:
+            lines.append(f"| {cell.method}, {cell.column} | " + " | ".join(
+                fmt(*mean_std([r[k] for r in runs])) for k in PRDC) + " |")
+    return lines
+
+
+def _ranking_lines(table, summary):
+    """The paper's ranking of the cells beside ours, Kendall's tau, and for FID
+    whether the cells separate (best-to-worst gap > 3 x the best cell's seed std)."""
+    lines = []
+    for metric in table.metrics:
+        rows = [(m, c, paper[0], ours) for m, c, name, paper, ours, n in summary
+                if name == metric and n and math.isfinite(paper[0]) and math.isfinite(ours[0])]
+        if len(rows) < 2:
+            continue
+        better = HIGHER_IS_BETTER[metric]
+        paper_ranks = ranks([r[2] for r in rows], better)
+        our_ranks = ranks([r[3][0] for r in rows], better)
+        tau = kendall_tau([r[2] for r in rows], [r[3][0] for r in rows])
+        lines += ["", f"## Ranking by {metric} ({'higher' if better else 'lower'} is better)",
+                  "", "| cell | paper | paper rank | ours | our rank |", "|---|---|---|---|---|"]
+        order = sorted(range(len(rows)), key=lambda i: paper_ranks[i])
+        for i in order:
+            method, column, paper_value, ours = rows[i]
+            lines.append(f"| {method}, {column} | {paper_value:.2f} | {paper_ranks[i]} | "
+                         f"{fmt(*ours)} | {our_ranks[i]} |")
+        lines += ["", f"Kendall's tau between the paper's ranking and ours: {tau:.2f} "
+                      f"({len(rows)} cells)."]
+        if metric == "fid":
+            best = min(rows, key=lambda r: r[3][0])
+            worst = max(rows, key=lambda r: r[3][0])
+            gap, std = worst[3][0] - best[3][0], best[3][1]
+            verdict = "separate" if math.isfinite(std) and gap > 3 * std else "do not separate"
+            lines.append(f"Separation: best cell {best[0]}, {best[1]} ({fmt(*best[3])}), "
+                         f"worst {worst[0]}, {worst[1]} ({fmt(*worst[3])}); gap {gap:.2f} "
+                         f"vs 3 x the best cell's seed std {3 * std:.2f}: the cells {verdict}.")
+    return lines
+
+
+def _plots(results, out_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
+    columns = list(dict.fromkeys(r["column"] for r in results))
+    styles = {c: ("-", "--", ":", "-.")[i % 4] for i, c in enumerate(columns)}
+    for method in dict.fromkeys(r["method"] for r in results):
+        fig, axis = plt.subplots(figsize=(6, 4))
+        for r in (r for r in results if r["method"] == method):
+            path = os.path.join(r["logdir"], "eval.csv")
+            if not os.path.isfile(path):
+                continue
+            with open(path, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            axis.plot([int(x["step"]) for x in rows], [float(x["fid"]) for x in rows],
+                      marker="o", linestyle=styles[r["column"]],
+                      label=f"{r['column']}, seed {r['seed']}")
+        axis.set_xlabel("generator step")
+        axis.set_ylabel("FID")
+        axis.set_title(method)
+        axis.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "plots", f"fid_{method}.png"))
+        plt.close(fig)
+
+
+def _grids(results, out_dir):
+    os.makedirs(os.path.join(out_dir, "grids"), exist_ok=True)
+    for r in results:
+        if r["sample_grid"] and os.path.isfile(r["sample_grid"]):
+            name = f"{r['method']}_{r['column'].replace(' ', '_')}_seed{r['seed']}.png"
+            shutil.copyfile(r["sample_grid"], os.path.join(out_dir, "grids", name))
+
+

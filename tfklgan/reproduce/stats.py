@@ -1,0 +1,48 @@
+"""Statistics of few seeds: means with their spread, rankings, Kendall's tau,
+and the prediction interval a new run should fall in. SciPy does the
+distributions."""
+
+import math
+import warnings
+
+import numpy as np
+import scipy.stats
+
+HIGHER_IS_BETTER = {"fid": False, "kid": False, "inception_score": True, "precision": True,
+                    "recall": True, "density": True, "coverage": True}
+
+
+def mean_std(values):
+    """Mean and sample standard deviation (ddof 1) of the finite values (nan
+    where there are none; the std is nan for fewer than two)."""
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return float("nan"), float("nan")
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    return float(np.mean(values)), std
+
+
+def kendall_tau(a, b):
+    """Kendall's tau-b between two equally long score lists (ties allowed; nan
+    where either list is constant)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SciPy warns on constant input, returns nan
+        return float(scipy.stats.kendalltau(a, b).statistic)
+
+
+def ranks(values, higher_is_better):
+    """1 = best; ties share the best rank of their group."""
+    values = np.asarray(values, np.float64) * (-1.0 if higher_is_better else 1.0)
+    return [1 + int(np.sum(values < v)) for v in values]
+
+
+def prediction_interval(values, level=0.95):
+    """(low, high): where one new run of the same cell falls with probability
+    `level`, assuming normal seed noise: mean ± t((1 + level) / 2, n - 1) · std ·
+    sqrt(1 + 1/n) over the n published runs (nan for n < 2)."""
+    mean, std = mean_std(values)
+    n = sum(1 for v in values if math.isfinite(v))
+    if n < 2:
+        return float("nan"), float("nan")
+    half = float(scipy.stats.t.ppf((1 + level) / 2, n - 1)) * std * math.sqrt(1 + 1 / n)
+    return mean - half, mean + half

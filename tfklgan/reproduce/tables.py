@@ -1,0 +1,70 @@
+"""The paper tables as data: each table's cells (a flagfile per method and
+column), seeds and the paper's numbers. A new table or study is a new entry
+in TABLES; the runner and the report never branch on a table's name."""
+
+import dataclasses
+from typing import Dict, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    method: str          # row
+    column: str          # e.g. "without MBD"
+    flagfile: str
+    paper: Dict[str, Tuple[float, float]]  # metric -> (mean, std or nan)
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    title: str
+    columns: Tuple[str, ...]
+    metrics: Tuple[str, ...]
+    seeds: Tuple[int, ...]
+    cells: Tuple[Cell, ...]
+    note: str
+
+
+def _table1():
+    paper = {  # mean FID +- std over 5 runs, docs/reference.md §1
+        "klgan": ((237.4, 102.8), (20.2, 2.0)), "lsgan": ((340.6, 37.8), (187.6, 47.5)),
+        "hinge": ((341.7, 45.6), (151.9, 20.0)), "wgan_gp": ((351.3, 21.6), (273.6, 71.8)),
+        "r1gan": ((51.5, 5.4), (92.1, 41.9))}
+    cells = []
+    for method, (without, with_) in paper.items():
+        cells.append(Cell(method, "without MBD", f"configs/table1/{method}.flags",
+                          {"fid": without}))
+        cells.append(Cell(method, "with MBD", f"configs/table1/{method}_mbd.flags",
+                          {"fid": with_}))
+    return Table("KL-GAN paper, Table I: FID on CelebA 32x32 after 300 epochs",
+                 ("without MBD", "with MBD"), ("fid",), (1, 2, 3, 4, 5), tuple(cells),
+                 "Paper FIDs use torchvision's Inception v3: compare rankings and "
+                 "ratios, not values.")
+
+
+def _mnist():
+    nan = float("nan")
+    paper = {"dcgan": (1.484, 203.75), "wgan": (1.593, 179.76), "wgan_gp": (1.867, 171.68)}
+    cells = tuple(Cell(m, "MNIST", f"configs/mnist/{m}.flags",
+                       {"inception_score": (v[0], nan), "fid": (v[1], nan)})
+                  for m, v in paper.items())
+    return Table("MNIST study: Inception score and FID", ("MNIST",),
+                 ("inception_score", "fid"), (1,), cells,
+                 "The study does not say which feature network it used.")
+
+
+def _celeba64():
+    nan = float("nan")
+    paper = {"dcgan": (1.93, 27.72), "sn1_dcgan": (1.84, 24.61),
+             "sn2_dcgan": (1.80, 24.54), "sn3_dcgan": (1.80, 23.39)}
+    cells = tuple(Cell(m, "CelebA 64", f"configs/celeba64/{m}.flags",
+                       {"inception_score": (v[0], nan), "fid": (v[1], nan)})
+                  for m, v in paper.items())
+    return Table("Reduced-CelebA study: DCGAN and SN(k)-DCGAN, 64x64, 3 runs",
+                 ("CelebA 64",), ("inception_score", "fid"), (1, 2, 3), cells,
+                 "Mean of 3 runs in the study.")
+
+
+TABLES = {"klgan_table1": _table1(), "mnist_table": _mnist(),
+          "celeba64_sn_table": _celeba64()}
+
+
