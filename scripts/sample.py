@@ -1,11 +1,18 @@
-"""Write sample grids, latent interpolations and class grids as PNG.
+"""Write sample grids, latent interpolations and class grids as PNG, and
+samples for scoring elsewhere.
 
   python scripts/sample.py --logdir=runs/klgan --out_dir=samples/klgan
   python scripts/sample.py --saved_model=exports/klgan --out_dir=samples/klgan
+  python scripts/sample.py --logdir=runs/klgan --out_dir=samples/klgan \
+      --num_samples=10000 --npz --png          # samples.npz and png/000000.png ...
 
 Writes grid.png (--num samples), interpolation.png (--rows rows of --steps
 frames between two latents, docs/reference.md §6) and, for class-conditional
-generators, classes.png (one row per class).
+generators, classes.png (one row per class). With --num_samples=N, also the
+N samples that scripts/evaluate.py scores for this generator (its latents,
+seed and uint8 rounding): --npz writes samples.npz (uint8 'x', and for
+class-conditional generators the requested classes 'y'), --png writes
+png/<index>.png (in png/<class>/ for class-conditional generators).
 """
 
 import os
@@ -27,6 +34,9 @@ flags.DEFINE_integer("steps", 16, "frames per interpolation row")
 flags.DEFINE_integer("per_class", 8, "samples per class in classes.png")
 flags.DEFINE_integer("seed", 0, "seed of the latents")
 flags.DEFINE_bool("ema", True, "use the EMA generator of a run when it has one")
+flags.DEFINE_integer("num_samples", 0, "also write this many samples for scoring (--npz, --png)")
+flags.DEFINE_bool("npz", True, "with --num_samples: write samples.npz")
+flags.DEFINE_bool("png", False, "with --num_samples: write png/<index>.png")
 flags.mark_flag_as_required("out_dir")
 FLAGS = flags.FLAGS
 
@@ -103,8 +113,32 @@ def main(argv):
         written.append(os.path.join(FLAGS.out_dir, "classes.png"))
         images.save_png(written[-1], grid)
         print("classes (one row each): " + ", ".join(info["class_names"]))
+    if FLAGS.num_samples:
+        written += _write_samples()
     print("wrote " + ", ".join(written))
     return 0
+
+
+def _write_samples():
+    """The --num_samples samples as scripts/evaluate.py draws them."""
+    import numpy as np
+
+    from tfklgan import images, scoring
+    options = scoring.ScoringOptions(num_samples=FLAGS.num_samples, seed=FLAGS.seed,
+                                     use_ema=FLAGS.ema, checkpoint=FLAGS.checkpoint)
+    samples, _ = scoring.open_generated(FLAGS.logdir or FLAGS.saved_model, options)
+    x = np.concatenate(list(samples.batches(200)))
+    written = []
+    if FLAGS.npz:
+        written.append(os.path.join(FLAGS.out_dir, "samples.npz"))
+        arrays = {"x": x} if samples.labels is None else {"x": x, "y": samples.labels}
+        np.savez(written[-1], **arrays)
+    if FLAGS.png:
+        for index, image in enumerate(x):
+            folder = "png" if samples.labels is None else f"png/{samples.labels[index]}"
+            images.save_png(os.path.join(FLAGS.out_dir, folder, f"{index:06d}.png"), image)
+        written.append(os.path.join(FLAGS.out_dir, "png") + f"/ ({len(x)} files)")
+    return written
 
 
 if __name__ == "__main__":

@@ -109,9 +109,9 @@ def test_npz_pixel_ranges_are_detected_or_stated(tmp_path, capfd):
     assert "read as 0-255" in capfd.readouterr().err
     stated = load("stated.npz", x=x.astype(np.float64))
     np.testing.assert_array_equal(stated(npz_range="0-255"), x)
-    with pytest.raises(ValueError, match=r"ranges over \[0, 255\], outside the 0-1"):
+    with pytest.raises(ValueError, match=r"range over \[0, 255\], outside the 0-1"):
         stated(npz_range="0-1")
-    with pytest.raises(ValueError, match=r"ranges over \[-1, 1\]"):
+    with pytest.raises(ValueError, match=r"range over \[-1, 1\]"):
         load("signed.npz", x=x / 127.5 - 1.0)()
     with pytest.raises(ValueError, match="npz_range must be one of"):
         config("npz:x.npz", npz_range="0-65535")

@@ -78,8 +78,8 @@ def test_evaluation_during_training_and_evaluate_script(tmp_path):
         "precision_recall": 3, "density_coverage": 5}
     assert set(protocol["versions"]) == {"tensorflow", "keras", "tensorflow_gan"}
     assert protocol["versions"]["tensorflow_gan"]
-    assert report["protocol"]["generated_count"] == 100
-    assert report["protocol"]["real"]["split"] == "validation"
+    assert report["protocol"]["generated"]["count"] == 100
+    assert report["protocol"]["real"]["source"]["split"] == "validation"
     shipped = json.load(open(os.path.join(PACKAGED_MNIST_CLASSIFIER, "metrics.json")))
     assert report["protocol"]["feature_network_identity"] == f"classifier:sha256={shipped['sha256']}"
     assert report["real_floor"]["fid"] < report["scores"]["fid"]
@@ -195,7 +195,7 @@ def test_exported_generator_scores_against_the_runs_own_split(tmp_path):
                           "--noema", f"--cache_dir={tmp_path / 'cache'}", f"--output={out}")
         assert proc.returncode == 0, proc.stderr[-3000:]
         reports.append(json.load(open(out)))
-    assert reports[1]["protocol"]["real"]["seed"] == 3  # not split seed 0
+    assert reports[1]["protocol"]["real"]["source"]["seed"] == 3  # not split seed 0
     assert reports[1]["scores"]["fid"] == pytest.approx(reports[0]["scores"]["fid"], rel=1e-6)
 
 

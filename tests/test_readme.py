@@ -38,6 +38,7 @@ RULES = [
     (r"^python scripts/train\.py --flagfile=configs/klgan\.flags", "offline", r"--celeba_dir"),
     (r"^python scripts/(export|sample)\.py ", "run", []),
     (r"^python scripts/evaluate\.py --logdir=runs/klgan ", "skip", "needs the CelebA run"),
+    (r"^python scripts/evaluate\.py --(generated|real)=", "run", ["--noprogress"]),
     (r"^python scripts/evaluate\.py --saved_model=exports/klgan ", "skip",
      "needs the CelebA export"),
     (r"^python scripts/reproduce\.py \w+( |$)(?!.*--protocol)", "offline",

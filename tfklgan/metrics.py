@@ -69,10 +69,15 @@ def activations(feature_network, batches):
     return np.concatenate(logits), np.concatenate(features)
 
 
+def to_unit_range(images):
+    """uint8 images in [0, 255] -> float32 in [-1, 1]."""
+    return np.asarray(images, np.float32) / 127.5 - 1.0
+
+
 def image_batches(images, batch_size):
     """Batches of uint8 [n, S, S, C] images, as float in [-1, 1]."""
     for start in range(0, len(images), batch_size):
-        yield np.asarray(images[start:start + batch_size], np.float32) / 127.5 - 1.0
+        yield to_unit_range(images[start:start + batch_size])
 
 
 def generated_batches(generate, num_samples, batch_size):
@@ -151,7 +156,8 @@ def real_activations(feature_network, images, reference, cache_dir, batch_size=2
     return result
 
 
-def _versions():
+def versions():
+    """TensorFlow's, Keras' and TF-GAN's versions (TF-GAN's None if not installed)."""
     import importlib.metadata
 
     import keras
@@ -175,4 +181,4 @@ def protocol(feature_network, reference, num_generated, seed, weights):
             "dtypes": {"activations": "float32", "fid_kid": "float64", "prdc": "float64"},
             "k": {"precision_recall": PRECISION_RECALL_K,
                   "density_coverage": DENSITY_COVERAGE_K},
-            "versions": _versions()}
+            "versions": versions()}

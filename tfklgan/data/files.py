@@ -28,21 +28,28 @@ def _npz_images(x, path, stated):
     if not finite.all():
         raise ValueError(f"{path!r}: 'x' holds {int(np.size(x) - finite.sum())} NaN or "
                          "inf values; images must be finite")
-    low, high = float(x.min()), float(x.max())
-    if stated == "auto":
-        stated = "0-1" if low >= 0 and high <= 1 and np.issubdtype(x.dtype, np.floating) \
-            else "0-255"
-        print(f"{path}: 'x' is {x.dtype} in [{low:g}, {high:g}]; read as {stated} "
-              f"(--npz_range states it)", file=sys.stderr)
-    top = 1.0 if stated == "0-1" else 255.0
-    if low < 0 or high > top:
-        raise ValueError(f"{path!r}: 'x' ranges over [{low:g}, {high:g}], outside the "
-                         f"{stated} range; save images as uint8 0..255 or floats in "
-                         "[0, 1] or [0, 255] (--npz_range)")
+    top = npz_value_range(float(x.min()), float(x.max()),
+                          np.issubdtype(x.dtype, np.floating), stated, repr(path))
     return np.round(np.asarray(x, np.float64) * (255.0 / top)).astype(np.uint8)
 
 
-def _npz_labels(y, count, path):
+def npz_value_range(low, high, floating, stated, where):
+    """The top of the value range (1 or 255) of non-uint8 npz images whose
+    values span [low, high]: as `stated` ("0-1", "0-255") or, for "auto",
+    [0, 1] for floats within it and [0, 255] otherwise (said on stderr)."""
+    if stated == "auto":
+        stated = "0-1" if low >= 0 and high <= 1 and floating else "0-255"
+        print(f"{where}: images in [{low:g}, {high:g}]; read as {stated} "
+              f"(--npz_range states it)", file=sys.stderr)
+    top = 1.0 if stated == "0-1" else 255.0
+    if low < 0 or high > top:
+        raise ValueError(f"{where}: images range over [{low:g}, {high:g}], outside the "
+                         f"{stated} range; save images as uint8 0..255 or floats in "
+                         "[0, 1] or [0, 255] (--npz_range)")
+    return top
+
+
+def npz_labels(y, count, path):
     """y as int64 class ids [n]: integer ids [n] or one-hot rows [n, K]."""
     y = np.asarray(y)
     if y.ndim == 2:
@@ -84,7 +91,7 @@ def npz_source(path, config):
         x = arrays["x"]
         y = arrays["y"] if "y" in arrays else None
     x = _npz_images(x, path, config.npz_range)
-    return array_source(x, None if y is None else _npz_labels(y, len(x), path))
+    return array_source(x, None if y is None else npz_labels(y, len(x), path))
 
 
 def check_image_files(paths):
