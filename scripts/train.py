@@ -37,6 +37,7 @@ def main(argv):
     quiet_python_logs()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from tfklgan.preemption import exit_code
     from tfklgan.training import TrainingDivergedError, train
     try:
         result = train(config_from_flags(FLAGS))
@@ -46,6 +47,13 @@ def main(argv):
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if result.preempted:
+        import signal
+        name = signal.Signals(result.preempted).name
+        print(f"stopped by {name} after step {result.step}: checkpoint {result.checkpoint} "
+              f"saved; continue with the same command and --resume (--logdir="
+              f"{result.logdir})", file=sys.stderr)
+        return exit_code(result.preempted)
     print(f"done: {result.step} steps in {result.logdir}")
     print(f"  checkpoint:  {result.checkpoint}")
     if result.sample_grid:

@@ -4,7 +4,9 @@ import csv
 import glob
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -381,7 +383,8 @@ def test_progress_bar_numbers_epochs_of_the_run_and_stops_where_training_did(tmp
 @pytest.mark.slow
 def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
     """SIGKILL at seeded random moments (during start-up, training or a
-    checkpoint write), then --resume, until the run completes."""
+    checkpoint write), then --resume, until the run completes; and SIGTERM,
+    which saves at the step it stopped."""
     settings = dict(steps=60, checkpoint_every=4, log_every=2, sample_every=10)
     common = [TRAIN, "--minibatch_discrimination", "--ema_decay=0.5",
               *[f"--{k}={v}" for k, v in settings.items()], *TINY]
@@ -422,6 +425,37 @@ def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
     assert [int(r["step"]) for r in rows] == list(range(2, 61, 2))
     assert all(value not in ("", None) for row in rows for value in row.values())
 
+    # SIGTERM at a seeded random moment of training: the step finishes, a checkpoint
+    # and the pending metrics row are written, the exit code is 143; --resume ends
+    # as the uninterrupted run, every step logged once
+    logdir = tmp_path / "preempted"
+    args = [*common, f"--logdir={logdir}"]
+    metrics = logdir / "metrics.csv"
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline and not metrics.exists():
+        time.sleep(0.05)
+    time.sleep(float(rng.uniform(0.0, 0.5)))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-3000:]
+    stopped = re.search(r"stopped by SIGTERM after step (\d+): checkpoint (\S+) saved; "
+                        r"continue with the same command and --resume", err)
+    assert stopped, err[-3000:]
+    step = int(stopped.group(1))
+    assert 0 < step < 60 and stopped.group(2).endswith(f"ckpt-{step}")
+    with open(metrics, newline="") as handle:
+        assert int(list(csv.DictReader(handle))[-1]["step"]) == step  # the pending row
+    proc = run_script(*args, "--resume")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for a, b in zip(expected, load_run(str(logdir))[0].weights, strict=True):
+        np.testing.assert_array_equal(a, b.numpy())
+    with open(metrics, newline="") as handle:
+        steps = [int(r["step"]) for r in csv.DictReader(handle)]
+    assert steps == sorted(set(steps)) and set(range(2, 61, 2)) <= set(steps) <= \
+        set(range(2, 61, 2)) | {step}
+
 
 def test_resuming_a_complete_run_says_so_and_writes_nothing(tmp_path, capsys):
     cfg = tiny_config(tmp_path, steps=2, export_dir=str(tmp_path / "export"))
@@ -454,3 +488,24 @@ def test_no_sample_grid_of_non_finite_samples(tmp_path, capsys):
     grids.write()
     assert len(os.listdir(tmp_path / "samples")) == 1
     assert "not finite" in capsys.readouterr().err
+
+
+def test_bad_run_settings_are_refused_in_one_line_before_anything_is_written(tmp_path,
+                                                                              monkeypatch):
+    """A negative step count (once trained silently as if by epochs), a logdir
+    or export dir that is a file (once a FileExistsError traceback), a
+    malformed TF_CONFIG (once a bare JSON message that named no variable)."""
+    from tfklgan.training import make_strategy
+    with pytest.raises(ConfigError, match=r"--steps must be >= 0 \(0: train for --epochs\), "
+                                          "got -5"):
+        TrainConfig.from_flat(steps=-5)
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(ConfigError, match="--logdir=.*a_file is a file, not a folder"):
+        TrainConfig.from_flat(steps=1, logdir=str(tmp_path / "a_file"))
+    with pytest.raises(ConfigError, match="--export_dir=.*a_file is a file, not a folder"):
+        TrainConfig.from_flat(steps=1, export_dir=str(tmp_path / "a_file"))
+    assert (tmp_path / "a_file").read_text() == "mine"
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1" "x"]}}')
+    with pytest.raises(ConfigError, match="the environment variable TF_CONFIG is not valid JSON "
+                                          r"\(Expecting"):
+        make_strategy("multiworker")

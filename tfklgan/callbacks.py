@@ -122,6 +122,15 @@ class MetricsLogger(keras.callbacks.Callback):
         step = run_step(self.model)
         if step % self.every or self.guard.diverged:
             return
+        self._write(step)
+
+    def write_pending(self, step):
+        """The row of the steps since the last one, if any (a run stopped
+        between logging steps loses none of its steps' metrics)."""
+        if self._last is not None and step > self._last[0]:
+            self._write(step)
+
+    def _write(self, step):
         now = time.perf_counter()
         last_step, last_time = self._last
         self._last = (step, now)

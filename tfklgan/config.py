@@ -19,6 +19,7 @@ settings marked `resumable` and nothing else.
 
 import dataclasses
 import json
+import os
 import typing
 from typing import Optional
 
@@ -86,9 +87,16 @@ class RunConfig:
             (self.precision in PRECISIONS,
              f"--precision must be one of {PRECISIONS}, got {self.precision!r}"),
             (self.cpu_devices >= 0, f"--cpu_devices must be >= 0, got {self.cpu_devices}"),
+            (self.steps >= 0, f"--steps must be >= 0 (0: train for --epochs), got "
+                              f"{self.steps}"),
+            (self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}"),
             (self.epochs >= 1 or self.steps >= 1,
              "give --epochs >= 1 or --steps >= 1 to say how long to train"),
         ]
+        for flag, path in (("logdir", self.logdir), ("export_dir", self.export_dir)):
+            if path and os.path.exists(path) and not os.path.isdir(path):
+                checks.append((False, f"--{flag}={path} is a file, not a folder; give a "
+                                      "folder (it is created if missing)"))
         return problems + [message for ok, message in checks if not ok]
 
 

@@ -33,6 +33,7 @@ from tfklgan.export import data_record, export_generator
 from tfklgan.gan import GAN, group_critic_batches
 from tfklgan.networks import build_networks
 from tfklgan.optimizers import build_optimizers, set_learning_rates
+from tfklgan.preemption import PreemptionCheckpoint
 
 
 class TrainingDivergedError(RuntimeError):
@@ -52,6 +53,7 @@ class TrainResult:
     export_dir: Optional[str]
     history: dict
     start_step: int = 0  # where this call began: > 0 when it resumed a run
+    preempted: Optional[int] = None  # the stop signal's number when one ended training
 
 
 def split_cpu(count):
@@ -81,6 +83,12 @@ def make_strategy(name, cpu_devices=0):
                 [f"/cpu:{i}" for i in range(cpu_devices)])
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":  # reads the cluster from TF_CONFIG
+        try:
+            json.loads(os.environ.get("TF_CONFIG") or "{}")
+        except ValueError as err:
+            raise ConfigError(f"the environment variable TF_CONFIG is not valid JSON ({err}); "
+                              'set it to {"cluster": {"worker": ["host:port", ...]}, "task": '
+                              '{"type": "worker", "index": i}}') from None
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
@@ -279,14 +287,11 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
     guard = cb.NonFiniteGuard()
     samples = cb.SampleGrids(writer, os.path.join(run.logdir, "samples"),
                              run.sample_every, guard)
-    callbacks = [
-        guard,
-        cb.MetricsLogger(writer, os.path.join(run.logdir, "metrics.csv"),
-                         run.log_every, run.batch_size * n_critic, guard,
-                         start_step=start),
-        samples,
-        cb.PeriodicCheckpoint(store, run.checkpoint_every, guard),
-    ]
+    metrics_logger = cb.MetricsLogger(writer, os.path.join(run.logdir, "metrics.csv"),
+                                      run.log_every, run.batch_size * n_critic, guard,
+                                      start_step=start)
+    callbacks = [guard, metrics_logger, samples,
+                 cb.PeriodicCheckpoint(store, run.checkpoint_every, guard)]
     if evaluation:
         feature_network, real, eval_config = evaluation
         callbacks.append(EvaluationCallback(
@@ -295,6 +300,9 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
             CheckpointStore(gan, os.path.join(run.logdir, "best"), keep=1), guard,
             start_step=start))
     callbacks.extend(extra_callbacks)
+    # last of the step callbacks: a stop signal saves once what the step wrote
+    preemption = PreemptionCheckpoint(store, metrics_logger, guard)
+    callbacks.append(preemption)
     if run.verbose:
         callbacks.append(cb.ProgressBar(total_epochs=-(-total // per_epoch)))
     history = {}
@@ -308,8 +316,13 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
                          shuffle=False)  # the stream is already shuffled
         for name, values in result.history.items():
             history.setdefault(name, []).extend(values)
-        if guard.diverged:
+        if guard.diverged or preemption.stopped:
             break
+    if preemption.stopped:
+        writer.close()
+        step, signum = preemption.stopped
+        return TrainResult(step, run.logdir, store.latest, samples.last_path, None, history,
+                           start, preempted=signum)
     if not guard.diverged:
         samples.set_model(gan)
         samples.write()  # the final step's grid (once, whatever the interval)
