@@ -185,7 +185,7 @@ def test_exported_generator_scores_against_the_runs_own_split(tmp_path):
                       seed=3, minibatch_discrimination=False, ema_decay=0.0,
                       export_dir=str(tmp_path / "export"))
     result = train(cfg)
-    info = json.load(open(tmp_path / "export" / "tfklgan.json"))
+    info = json.load(open(tmp_path / "export" / "1" / "tfklgan.json"))
     assert info["data"]["seed"] == 3 and info["data"]["dataset"] == "mnist_sample"
     reports = []
     for source in (f"--logdir={result.logdir}", f"--saved_model={tmp_path / 'export'}"):

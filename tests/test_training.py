@@ -86,7 +86,7 @@ def test_train_script_end_to_end(tmp_path):
         "assert out['images_uint8'].dtype == tf.uint8\n"
         "s = m.signatures['sample'](num=tf.constant(3), seed=tf.constant(7, tf.int64))\n"
         "assert s['images'].shape == (3, 32, 32, 1)\n")
-    proc = run_script(str(loader), str(export), str(tmp_path / "z.npy"),
+    proc = run_script(str(loader), str(export / "1"), str(tmp_path / "z.npy"),
                       str(tmp_path / "out.npy"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     gan, _, _ = load_run(str(logdir))
@@ -465,7 +465,7 @@ def test_resuming_a_complete_run_says_so_and_writes_nothing(tmp_path, capsys):
     capsys.readouterr()
     result = train(cfg.replace(resume=True))
     assert "is complete (step 2 of 2); nothing to train" in capsys.readouterr().out
-    assert result.step == 2 and result.export_dir == str(tmp_path / "export")
+    assert result.step == 2 and result.export_dir == str(tmp_path / "export" / "1")
     after = {p: os.path.getmtime(p) for p in glob.glob(str(tmp_path / "**"), recursive=True)
              if os.path.isfile(p)}
     assert after == before  # no new event file, no re-export, no rewritten settings
@@ -509,3 +509,38 @@ def test_bad_run_settings_are_refused_in_one_line_before_anything_is_written(tmp
     with pytest.raises(ConfigError, match="the environment variable TF_CONFIG is not valid JSON "
                                           r"\(Expecting"):
         make_strategy("multiworker")
+
+
+def test_exports_add_versions_and_never_delete_what_they_did_not_write(tmp_path, monkeypatch):
+    """TF Serving's layout: each export is a new numbered version, staged under
+    a hidden name and renamed into place. A user's files in the directory
+    survive (an export once replaced the whole directory); a failed export
+    leaves no version and no staging folder; one killed mid-write is cleaned
+    up by the next export."""
+    from tfklgan import export as export_lib
+    from tfklgan.training import build_gan
+    gan = build_gan(TrainConfig.from_flat(width=4, latent_dim=8, image_size=32,
+                                          minibatch_discrimination=False))
+    directory = tmp_path / "export"
+    os.makedirs(directory / "notes")
+    (directory / "README.txt").write_text("mine")
+    (directory / "notes" / "keep.txt").write_text("also mine")
+    killed = directory / f"{export_lib.STAGING_PREFIX}999999999"  # no such process
+    os.makedirs(killed)
+    assert export_lib.export_generator(gan, str(directory)) == str(directory / "1")
+    assert export_lib.export_generator(gan, str(directory)) == str(directory / "2")
+    assert (directory / "README.txt").read_text() == "mine"
+    assert (directory / "notes" / "keep.txt").read_text() == "also mine"
+    assert not killed.exists()
+    assert export_lib.export_version(str(directory)) == str(directory / "2")
+    _, info = export_lib.load_exported(str(directory))  # the newest version
+    assert info["latent_dim"] == 8
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(tf.saved_model, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        export_lib.export_generator(gan, str(directory))
+    assert sorted(os.listdir(directory)) == ["1", "2", "README.txt", "notes"]
+    with pytest.raises(ValueError, match="is not a tfklgan generator export"):
+        export_lib.load_exported(str(directory / "notes"))

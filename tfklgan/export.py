@@ -13,6 +13,9 @@ Signatures:
 `tfklgan.json` beside the SavedModel records latent_dim, num_classes, class
 names, the prior, and the training data's settings (dataset, size, split
 seed), which `scripts/evaluate.py --saved_model` uses by default.
+
+An export directory holds numbered versions (`1/`, `2/`, ...), as TF Serving
+expects; each export adds one, and loading the directory takes the newest.
 """
 
 import json
@@ -24,6 +27,8 @@ import tensorflow as tf
 from tfklgan import native
 
 INFO_FILE = "tfklgan.json"
+# Hidden: TF Serving and load_exported look only at numbered folders.
+STAGING_PREFIX = ".partial-export-"
 
 
 class _GeneratorModule(tf.Module):
@@ -80,46 +85,94 @@ def data_record(data_config):
             "attributes": list(data_config.attributes)}
 
 
-def export_generator(gan, directory, use_ema=True, class_names=(), data=None):
-    """Writes the generator (EMA weights when kept and `use_ema`) to `directory`;
-    `data` (a `data_record`) is kept in tfklgan.json.
+def _versions(directory):
+    """The numbered version folders of an export directory, oldest first."""
+    if not os.path.isdir(directory):
+        return []
+    return sorted(int(name) for name in os.listdir(directory)
+                  if name.isdigit() and os.path.isdir(os.path.join(directory, name)))
 
-    The SavedModel is written beside the target and moved into place, so an
-    existing export is replaced only by a complete one. Returns `directory`.
+
+def _remove_stale_staging(directory):
+    """Staging folders left by exports whose process is gone (killed mid-write)."""
+    for name in os.listdir(directory):
+        if name.startswith(STAGING_PREFIX):
+            pid = name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def export_generator(gan, directory, use_ema=True, class_names=(), data=None):
+    """Writes the generator (EMA weights when kept and `use_ema`) as a new
+    version of the export `directory`, in TF Serving's layout: `directory/1/`,
+    `directory/2/`, ...; `data` (a `data_record`) is kept in tfklgan.json.
+
+    The version is written to a hidden staging folder in `directory` and
+    renamed into place, so a crash never leaves a partial version, a serving
+    process watching `directory` sees only complete ones, and nothing in
+    `directory` that is not a version is touched. Returns the version's path.
     """
     generator = gan.ema_generator if (use_ema and gan.ema_generator) else gan.generator
     module = _GeneratorModule(generator, gan.latent_dim, gan.num_classes,
                               gan.latent_distribution)
     directory = os.path.abspath(directory)
-    staging = directory + ".partial"
+    os.makedirs(directory, exist_ok=True)
+    _remove_stale_staging(directory)
+    staging = os.path.join(directory, f"{STAGING_PREFIX}{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     signatures = {"serving_default": module.generate, "generate": module.generate,
                   "sample": module.sample}
-    with native.graph_ops_only():  # loadable without tfklgan's kernels
-        tf.saved_model.save(module, staging, signatures=signatures)
-    info = {"latent_dim": gan.latent_dim, "num_classes": gan.num_classes,
-            "class_names": list(class_names), "latent_distribution": gan.latent_distribution,
-            "weights": "ema" if generator is gan.ema_generator else "raw",
-            "image_shape": [int(d) for d in generator.output.shape[1:]], "data": data}
-    with open(os.path.join(staging, INFO_FILE), "w") as handle:
-        json.dump(info, handle, indent=2)
-    if os.path.exists(directory):
-        old = directory + ".old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
-        os.replace(staging, directory)
-        shutil.rmtree(old)
-    else:
-        os.replace(staging, directory)
-    return directory
+    try:
+        with native.graph_ops_only():  # loadable without tfklgan's kernels
+            tf.saved_model.save(module, staging, signatures=signatures)
+        info = {"latent_dim": gan.latent_dim, "num_classes": gan.num_classes,
+                "class_names": list(class_names),
+                "latent_distribution": gan.latent_distribution,
+                "weights": "ema" if generator is gan.ema_generator else "raw",
+                "image_shape": [int(d) for d in generator.output.shape[1:]], "data": data}
+        with open(os.path.join(staging, INFO_FILE), "w") as handle:
+            json.dump(info, handle, indent=2)
+        while True:  # another export may take a number at the same moment
+            version = os.path.join(directory, str((_versions(directory) or [0])[-1] + 1))
+            try:
+                os.rename(staging, version)
+                return version
+            except OSError:
+                if not os.path.isdir(version):
+                    raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def export_version(directory):
+    """The folder of an export to load: `directory` itself when it is one
+    version (or an export made before versions), else its newest version."""
+    versions = _versions(directory)
+    candidates = [os.path.join(directory, str(v)) for v in reversed(versions)]
+    for path in candidates + [directory]:
+        if os.path.isfile(os.path.join(path, INFO_FILE)):
+            return path
+    return None
 
 
 def load_exported(directory):
-    """(loaded SavedModel, info dict) of an export."""
-    info_path = os.path.join(directory, INFO_FILE)
-    if not os.path.isfile(info_path):
+    """(loaded SavedModel, info dict) of an export: a version folder, or an
+    export directory (its newest version)."""
+    path = export_version(directory)
+    if path is None:
         raise ValueError(f"{directory!r} is not a tfklgan generator export "
-                         f"(no {INFO_FILE}); export one with scripts/export.py")
-    with open(info_path) as handle:
+                         f"(no {INFO_FILE} in it or a numbered version of it); export one "
+                         "with scripts/export.py")
+    with open(os.path.join(path, INFO_FILE)) as handle:
         info = json.load(handle)
-    return tf.saved_model.load(directory), info
+    return tf.saved_model.load(path), info

@@ -362,12 +362,12 @@ def open_generated(spec, options):
     if sep and prefix in ("npz", "images"):
         return open_image_set(spec, options.npz_range), {}
     if os.path.isdir(spec):
-        if os.path.isfile(os.path.join(spec, "config.json")) or \
-                os.path.isfile(os.path.join(spec, "saved_model.pb")):
+        from tfklgan.export import export_version
+        if os.path.isfile(os.path.join(spec, "config.json")) or export_version(spec):
             return _run_generator(spec, options)
         raise ImageSetError(f"{spec!r} is a folder but neither a run directory (config.json) "
-                            "nor a SavedModel (saved_model.pb); for a folder of images pass "
-                            f"images:{spec}")
+                            "nor a generator export (tfklgan.json); for a folder of images "
+                            f"pass images:{spec}")
     raise ImageSetError(f"--generated={spec!r}: give npz:FILE, images:DIR, a run directory "
                         "or a SavedModel folder")
 

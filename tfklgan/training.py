@@ -29,7 +29,7 @@ from tfklgan import fingerprint
 from tfklgan.checkpoints import CheckpointStore
 from tfklgan.config import ConfigError, TrainConfig
 from tfklgan.evaluation import EvaluationCallback, RealStatistics, feature_network_of
-from tfklgan.export import data_record, export_generator
+from tfklgan.export import data_record, export_generator, export_version
 from tfklgan.gan import GAN, group_critic_batches
 from tfklgan.networks import build_networks
 from tfklgan.optimizers import build_optimizers, set_learning_rates
@@ -269,8 +269,7 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
               "to train. Raise --steps or --epochs to continue it.")
         grids = sorted(glob.glob(os.path.join(run.logdir, "samples", "step_*.png")))
         return TrainResult(start, run.logdir, store.latest, grids[-1] if grids else None,
-                           run.export_dir if run.export_dir and
-                           os.path.isdir(run.export_dir) else None, {}, start)
+                           run.export_dir and export_version(run.export_dir), {}, start)
     # A resume may change the learning rates.
     set_learning_rates(gan.g_optimizer, gan.d_optimizer, config.optimizer)
     for path in settings_paths(run.logdir):
