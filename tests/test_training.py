@@ -351,6 +351,26 @@ def test_lost_config_json_resumes_from_the_copy_beside_the_checkpoints(tmp_path)
     assert os.path.isfile(os.path.join(first.logdir, "config.json"))
 
 
+def test_damaged_config_json_falls_back_to_the_copy_or_names_both(tmp_path, capsys):
+    """A damaged config.json once gave a bare JSON message that named neither
+    the file nor the copy beside the checkpoints."""
+    first = train(tiny_config(tmp_path, steps=2))
+    config_json = os.path.join(first.logdir, "config.json")
+    with open(config_json, "w") as handle:
+        handle.write('{"data": {"name": "mnist_sample",')  # cut off mid-write
+    capsys.readouterr()
+    assert train(tiny_config(tmp_path, steps=4, resume=True)).step == 4
+    err = capsys.readouterr().err
+    assert f"warning: the run's settings {config_json} (" in err
+    assert "cannot be read; using the copy" in err and "checkpoints/config.json" in err
+    for path in (config_json, os.path.join(first.logdir, "checkpoints", "config.json")):
+        with open(path, "w") as handle:
+            handle.write("not json")
+    with pytest.raises(RunDirectoryError, match=r"cannot be read: .*config.json \(.*; .*"
+                                                r"checkpoints/config.json \(.*Restore"):
+        train(tiny_config(tmp_path, steps=6, resume=True))
+
+
 def test_conditional_export_sample_returns_the_classes_drawn(tmp_path):
     from tfklgan.export import export_generator, load_exported
     from tfklgan.training import build_gan

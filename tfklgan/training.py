@@ -114,14 +114,39 @@ def settings_paths(logdir):
             os.path.join(logdir, "checkpoints", "config.json"))
 
 
+def read_settings(logdir):
+    """The run's TrainConfig from config.json, or from the copy beside the
+    checkpoints when config.json is lost or damaged (said on stderr); None
+    when neither exists. Both damaged: a RunDirectoryError naming both."""
+    damaged = []
+    for path in settings_paths(logdir):
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path) as handle:
+                config = TrainConfig.from_json(handle.read())
+        except (ValueError, TypeError, OSError) as err:  # JSON, or settings it rejects
+            damaged.append(f"{path} ({err})")
+            continue
+        for problem in damaged:
+            print(f"warning: the run's settings {problem} cannot be read; using the copy "
+                  f"{path}", file=sys.stderr)
+        return config
+    if damaged:
+        raise RunDirectoryError(f"the settings of the run in {logdir!r} cannot be read: "
+                                + "; ".join(damaged) + ". Restore config.json from a "
+                                "backup, or start a new run in another --logdir")
+    return None
+
+
 def _check_logdir(config):
     """Refuses a run directory that would mix or overwrite runs; returns the
     changeable settings a resume changes ({name: [old, new]})."""
     logdir = config.run.logdir
     has_checkpoints = os.path.isfile(os.path.join(logdir, "checkpoints", "checkpoint"))
     if config.run.resume:
-        stored_path = next((p for p in settings_paths(logdir) if os.path.isfile(p)), None)
-        if stored_path is None:
+        stored = read_settings(logdir)
+        if stored is None:
             if has_checkpoints:  # a run from before the settings copy, config.json lost
                 print(f"warning: {logdir!r} has checkpoints but no stored settings; "
                       "resuming with the settings given, which cannot be checked",
@@ -129,8 +154,6 @@ def _check_logdir(config):
                 return {}
             raise RunDirectoryError(f"--resume: no run in {logdir!r} (no config.json "
                                     "and no checkpoints); drop --resume to start one")
-        with open(stored_path) as handle:
-            stored = TrainConfig.from_json(handle.read())
         diffs = config.differences(stored)
         if diffs:
             listed = ", ".join(f"{n}: {a!r} -> {b!r}" for n, a, b in diffs)
@@ -351,11 +374,9 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
 def load_run(logdir, checkpoint=None):
     """(gan, config, run info) of a run directory, restored from its newest
     (or the given) checkpoint. For sampling, export and evaluation."""
-    config_path = next((p for p in settings_paths(logdir) if os.path.isfile(p)), None)
-    if config_path is None:
+    config = read_settings(logdir)
+    if config is None:
         raise RunDirectoryError(f"{logdir!r} is not a tfklgan run directory (no config.json)")
-    with open(config_path) as handle:
-        config = TrainConfig.from_json(handle.read())
     with open(os.path.join(logdir, "run.json")) as handle:
         info = json.load(handle)
     if config.run.precision == "float64":  # the networks compute in float64 from here on
