@@ -564,3 +564,16 @@ def test_exports_add_versions_and_never_delete_what_they_did_not_write(tmp_path,
     assert sorted(os.listdir(directory)) == ["1", "2", "README.txt", "notes"]
     with pytest.raises(ValueError, match="is not a tfklgan generator export"):
         export_lib.load_exported(str(directory / "notes"))
+
+
+def test_a_second_training_into_a_locked_logdir_is_refused(tmp_path):
+    """Two trainings started into one logdir at the same moment: the one that
+    holds the run directory's lock trains, the other refuses and writes nothing."""
+    from tfklgan.training import run_lock
+    cfg = tiny_config(tmp_path, steps=2)
+    with run_lock(cfg.run.logdir):  # as a training that started first holds it
+        with pytest.raises(RunDirectoryError, match=r"another training \(pid \d+\) is writing "
+                                                    "to"):
+            train(cfg)
+        assert sorted(os.listdir(cfg.run.logdir)) == [".tfklgan.lock"]
+    assert train(cfg).step == 2  # released: the run trains

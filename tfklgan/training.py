@@ -11,6 +11,7 @@ A step is one generator update (n_critic discriminator updates for the
 alternating methods).
 """
 
+import contextlib
 import dataclasses
 import glob
 import json
@@ -229,6 +230,40 @@ def _write_run_info(config, start, changes, info):
     os.replace(path + ".tmp", path)
 
 
+LOCK_FILE = ".tfklgan.lock"
+
+
+@contextlib.contextmanager
+def run_lock(logdir):
+    """Holds an exclusive lock on the run directory while a training writes to
+    it, so two trainings started into one logdir at the same moment cannot
+    both write: the second is refused (RunDirectoryError). The lock is the
+    operating system's (flock), released when the process ends however it
+    ends; where there is no flock (Windows), no lock is taken."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    os.makedirs(logdir, exist_ok=True)
+    with open(os.path.join(logdir, LOCK_FILE), "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunDirectoryError(f"another training ({holder}) is writing to {logdir!r}; "
+                                    "wait for it to end or choose another --logdir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def is_chief(strategy):
     """Whether this process writes the run directory: always, but on the
     non-chief workers of a multi-worker cluster."""
@@ -238,7 +273,8 @@ def is_chief(strategy):
 def _train(config, extra_callbacks, changes):
     strategy = make_strategy(config.run.strategy, config.run.cpu_devices)
     if is_chief(strategy):
-        return _train_in(config, config, strategy, extra_callbacks, changes)
+        with run_lock(config.run.logdir):
+            return _train_in(config, config, strategy, extra_callbacks, changes)
     # A non-chief worker takes part in every collective, saves included, but
     # writes to a scratch folder of its own, removed at the end.
     scratch = tempfile.mkdtemp(prefix="tfklgan-worker-")
