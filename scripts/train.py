@@ -37,11 +37,12 @@ def main(argv):
     quiet_python_logs()
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from tfklgan.checkpoints import CheckpointWriteError
     from tfklgan.preemption import exit_code
     from tfklgan.training import TrainingDivergedError, train
     try:
         result = train(config_from_flags(FLAGS))
-    except TrainingDivergedError as err:
+    except (TrainingDivergedError, CheckpointWriteError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except ValueError as err:

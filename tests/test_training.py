@@ -577,3 +577,33 @@ def test_a_second_training_into_a_locked_logdir_is_refused(tmp_path):
             train(cfg)
         assert sorted(os.listdir(cfg.run.logdir)) == [".tfklgan.lock"]
     assert train(cfg).step == 2  # released: the run trains
+
+
+def test_a_checkpoint_that_cannot_be_written_keeps_the_earlier_ones(tmp_path, monkeypatch):
+    """The disk fills during the checkpoint of step 4 (simulated: the write
+    leaves its partial folder and fails with ENOSPC, as TensorFlow's does):
+    the partial files are removed, checkpoint 2 is intact and restores, and
+    the error is one sentence that says so."""
+    from tfklgan.checkpoints import CheckpointWriteError
+    write = tf.train.Checkpoint._write
+    calls = []
+
+    def full_disk(self, prefix, *args, **kwargs):
+        calls.append(prefix)
+        if len(calls) == 2:
+            os.makedirs(prefix + "_temp", exist_ok=True)
+            with open(os.path.join(prefix + "_temp", "part-00000-of-00001"), "w") as handle:
+                handle.write("partial")
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+        return write(self, prefix, *args, **kwargs)
+    monkeypatch.setattr(tf.train.Checkpoint, "_write", full_disk)
+    cfg = tiny_config(tmp_path, steps=6, checkpoint_every=2)
+    with pytest.raises(CheckpointWriteError, match=r"checkpoint of step 4 could not be written "
+                                                   r".*\(No space left on device\); its partial "
+                                                   r"files were removed and the earlier "
+                                                   r"checkpoints are intact \(newest: .*ckpt-2\)"):
+        train(cfg)
+    monkeypatch.setattr(tf.train.Checkpoint, "_write", write)
+    checkpoints = os.listdir(os.path.join(cfg.run.logdir, "checkpoints"))
+    assert not [name for name in checkpoints if "_temp" in name], checkpoints
+    assert train(cfg.replace(resume=True)).start_step == 2  # resumes from the kept one

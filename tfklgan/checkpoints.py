@@ -36,6 +36,11 @@ def unreadable_reason(path):
     return None
 
 
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (e.g. the disk is full); the message
+    says what was kept."""
+
+
 class CheckpointStore:
     """Saves to `directory` and restores from `restore_directory` (default: the
     same). A non-chief worker restores the chief's checkpoints but saves to a
@@ -77,7 +82,17 @@ class CheckpointStore:
         if not self.weights_finite():
             raise NonFiniteWeightsError(
                 f"weights at step {step} are not finite; checkpoint not written")
-        return self.manager.save(checkpoint_number=step)
+        try:
+            return self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as err:
+            self.remove_partial_writes()
+            reason = getattr(err, "message", None) or str(err)
+            kept = f"the earlier checkpoints are intact (newest: {self.latest})" if self.latest \
+                else "no earlier checkpoint exists"
+            raise CheckpointWriteError(
+                f"checkpoint of step {step} could not be written to {self.directory} "
+                f"({reason.strip().splitlines()[0]}); its partial files were removed and "
+                f"{kept}; free space and continue with --resume") from None
 
     def newest_readable(self):
         """The newest checkpoint that reads back completely, walking back past
