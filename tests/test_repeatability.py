@@ -135,3 +135,41 @@ def test_a_published_proxy_run_repeats(tmp_path):
     else:
         assert relative_violations(ours, reference, record["relative_tolerance"]) == [], (
             f"on {fingerprint.text(here)}")
+
+
+def test_verify_says_bit_equal_on_the_same_fingerprint_and_inside_elsewhere(tmp_path):
+    """compare_run with faked fingerprints: the published KL-GAN cell (FID
+    149.9/114.6/141.1). On the published run's fingerprint an identical rerun is
+    "bit-equal" and any difference "differs" (a fault); on another fingerprint
+    Intel's 130.91 is "inside" and 300 "outside"."""
+    from tfklgan.reproduce.verify import compare_run, table_verdict
+    published_dir, our_dir = tmp_path / "published", tmp_path / "ours"
+    for folder in (published_dir, our_dir):
+        os.makedirs(folder)
+        (folder / "metrics.csv").write_text("step,time,skl\n50,1.0,20.49263427734375\n")
+    cell = [{"method": "klgan", "column": "without MBD", "seed": s, "fid": f,
+             "machine": ZEN5, "protocol": {"versions": {"tensorflow": "2.21.0"}}}
+            for s, f in ((1, 149.87865226336243), (2, 114.57), (3, 141.06))]
+    published = cell[0]
+    same = {**published, "machine": {**ZEN5, "vendor": "AuthenticAMD", "machine": "x86_64",
+                                      "caches": {"L2": "1024K"}, "tensorflow": "2.21.0"}}
+
+    def verdict(ours):
+        return compare_run(ours, published, cell, ("fid",), str(our_dir), str(published_dir))
+    assert verdict(same)["verdict"] == "bit-equal"
+    assert verdict({**same, "fid": 149.8786522633})["verdict"] == "differs"
+    (our_dir / "metrics.csv").write_text("step,time,skl\n50,2.0,20.49265625\n")
+    moved = verdict(same)
+    assert moved["verdict"] == "differs" and moved["first_difference"] == \
+        "metrics.csv row 1 skl: 20.49265625 vs 20.49263427734375"
+    intel = {**published, "fid": 130.91, "machine": SAPPHIRE_RAPIDS}
+    inside = verdict(intel)
+    assert inside["verdict"] == "inside" and not inside["same_fingerprint"]
+    assert inside["intervals"]["fid"]["low"] == pytest.approx(43.87, abs=0.01)
+    assert verdict({**intel, "fid": 300.0})["verdict"] == "outside"
+    assert table_verdict([inside, {**inside, "verdict": "bit-equal"}]).startswith(
+        "consistent with the published table: 1 of 2 runs bit-equal")
+    assert table_verdict([inside]).startswith("consistent")
+    assert table_verdict([moved]).startswith("FAULT")
+    assert table_verdict([verdict({**intel, "fid": 300.0})]).startswith("1 of 1 runs fall "
+                                                                          "outside")
