@@ -86,13 +86,19 @@ class ReferenceStats:
             raise ImageSetError(f"stats:{path} is not a tfklgan stats file ({err}); write "
                                 "one with scripts/evaluate.py --save_stats") from None
         if expected:
-            differences = [f"{k}: {protocol.get(k)!r} in the file, {expected.get(k)!r} now"
-                           for k in STATS_PROTOCOL_FIELDS if protocol.get(k) != expected.get(k)]
-            if differences:
-                raise ImageSetError(f"stats:{path} was computed by another protocol ("
-                                    + "; ".join(differences) + "); recompute it with "
-                                    "--save_stats or score with its protocol")
+            check_protocol(stats.protocol, expected, f"stats:{path}")
         return stats
+
+
+def check_protocol(protocol, expected, where):
+    """Raises an ImageSetError naming every field of STATS_PROTOCOL_FIELDS in
+    which a saved reference's protocol differs from the current one."""
+    differences = [f"{k}: {protocol.get(k)!r} in the file, {expected.get(k)!r} now"
+                   for k in STATS_PROTOCOL_FIELDS if protocol.get(k) != expected.get(k)]
+    if differences:
+        raise ImageSetError(f"{where} was computed by another protocol ("
+                            + "; ".join(differences) + "); recompute it with --save_stats "
+                            "or score with its protocol")
 
 
 def feature_protocol(feature_network):
@@ -149,11 +155,7 @@ def as_reference(real, feature_network, batch_size=200, progress=False):
     feature network's protocol for saved statistics."""
     if not isinstance(real, ReferenceStats):
         return reference_stats(feature_network, real, batch_size, progress)
-    expected = feature_protocol(feature_network)
-    differences = [k for k in STATS_PROTOCOL_FIELDS if real.protocol.get(k) != expected[k]]
-    if differences:
-        raise ImageSetError("the reference statistics were computed by another protocol "
-                            f"({', '.join(differences)} differ)")
+    check_protocol(real.protocol, feature_protocol(feature_network), "the reference statistics")
     return real
 
 
