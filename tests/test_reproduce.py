@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from test_training import ROOT
 
 from tfklgan import fingerprint
@@ -59,6 +60,15 @@ def test_klgan_table1_tiny_proxy(tmp_path):
     with open(os.path.join(out_dir, "table.csv")) as handle:
         assert len(list(csv.DictReader(handle))) == 4
     assert os.listdir(os.path.join(out_dir, "plots")) == ["fid_klgan.png"]
+    # TensorBoard's HParams dashboard: one run folder each, settings and final scores
+    import glob
+    hparams_runs = sorted(os.listdir(os.path.join(out_dir, "hparams")))
+    assert hparams_runs == sorted(os.path.basename(r["logdir"]) for r in results)
+    tags = {value.tag for path in glob.glob(os.path.join(out_dir, "hparams", hparams_runs[0],
+                                                         "events.out.tfevents.*"))
+            for event in tf.compat.v1.train.summary_iterator(path)
+            for value in event.summary.value}
+    assert "_hparams_/session_start_info" in tags and {"final/fid", "final/recall"} <= tags
     assert len(os.listdir(os.path.join(out_dir, "grids"))) == 4
     # finished cells are not rerun
     mtimes = {r["logdir"]: os.path.getmtime(os.path.join(r["logdir"], "result.json"))

@@ -1,6 +1,7 @@
 """A table's outputs from its runs' results: table.md (the paper beside ours,
 rankings, Kendall's tau, separation, fidelity and diversity, the runs per
-kernel fingerprint), table.csv, FID-versus-step plots and sample grids."""
+kernel fingerprint), table.csv, FID-versus-step plots, sample grids and
+TensorBoard HParams summaries (hparams/)."""
 
 import collections
 import csv
@@ -99,7 +100,32 @@ def write_table(table, results, out_dir, protocol_name=None):
                              fingerprint.text(run_fingerprint(r))])
     _plots(results, out_dir)
     _grids(results, out_dir)
+    write_hparams(results, os.path.join(out_dir, "hparams"))
     return summary
+
+
+HPARAM_SETTINGS = ("dataset", "image_size", "width", "batch_size", "n_critic", "init",
+                   "precision")
+
+
+def write_hparams(results, directory):
+    """TensorBoard HParams summaries, one folder per run: the cell, seed,
+    steps and settings as hparams, the final scores as metrics, so that
+    `tensorboard --logdir <table>/hparams` compares every run of the table."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+    shutil.rmtree(directory, ignore_errors=True)
+    for r in results:
+        name = f"{r['method']}-{r['column'].replace(' ', '_')}-seed{r['seed']}"
+        settings = r.get("settings", {})
+        hparams = {"method": r["method"], "column": r["column"], "seed": r["seed"],
+                   "steps": r["steps"],
+                   **{k: settings[k] for k in HPARAM_SETTINGS if k in settings}}
+        with tf.summary.create_file_writer(os.path.join(directory, name)).as_default():
+            hp.hparams(hparams, trial_id=name)
+            for key in metrics.SCORES:
+                if isinstance(r.get(key), (int, float)) and math.isfinite(r[key]):
+                    tf.summary.scalar(f"final/{key}", r[key], step=r["steps"])
 
 
 PRDC = ("precision", "recall", "density", "coverage")
