@@ -62,7 +62,8 @@ def main(argv):
         compare_layers,
         layer_table,
         markdown_table,
-        matmul_gflops,
+        matmul_ceiling,
+        precision_dtype,
     )
     if FLAGS.decode:
         import json
@@ -101,7 +102,8 @@ def main(argv):
             print(f"\nwidth {width}, batch {FLAGS.batch_size}:")
             print(layer_table(compare_layers(int(width), FLAGS.batch_size, FLAGS.repeats)))
         return 0
-    ceiling = matmul_gflops()
+    ceiling = matmul_ceiling(precision_dtype(FLAGS.precision))
+    print(f"ceiling: {ceiling.text()}", flush=True)
     results = []
     for method in FLAGS.methods:
         for width in FLAGS.widths:
@@ -111,12 +113,12 @@ def main(argv):
                                       FLAGS.minibatch_discrimination, network=FLAGS.network,
                                       dataset=FLAGS.dataset, image_size=FLAGS.image_size)
                 results.append(benchmark_step(config, FLAGS.repeats, FLAGS.steps,
-                                              FLAGS.warmup, ceiling))
+                                              FLAGS.warmup, ceiling.best))
                 print(markdown_table(results[-1:]).splitlines()[-1], flush=True)
     table = markdown_table(results)
     print("\n" + table)
     print("\nFLOPs: TensorFlow profiler on the step graph (forward + backward). "
-          "Ceiling: float32 2048x2048 matmul in this process.")
+          f"Ceiling: the best {ceiling.text()} in this process.")
     if FLAGS.output:
         with open(FLAGS.output, "w") as handle:
             handle.write(table + "\n")

@@ -171,3 +171,23 @@ def test_loop_benchmark_prices_each_kind_of_periodic_work():
     table = benchmark.loop_table(rates)
     assert table.count("\n") == len(benchmark.LOOP_VARIANTS) + 2
     assert "| bare step (benchmark_step) |" in table and "% of the loop's time" in table
+
+
+def test_the_ceiling_is_the_best_warmed_matmul_in_the_steps_precision():
+    """Utilization is measured against the best of the warmed timings in the
+    step's own precision (a float32 ceiling under a bf16 step once read 104%);
+    a step that outruns it gets no percentage."""
+    ceiling = benchmark.matmul_ceiling("bfloat16", n=256, repeats=5, warmup=2)
+    assert ceiling.dtype == "bfloat16" and ceiling.repeats == 5
+    assert ceiling.best >= ceiling.median >= ceiling.low > 0
+    assert benchmark.precision_dtype("mixed_bfloat16") == "bfloat16"
+    assert benchmark.precision_dtype("float32") == "float32"
+    row = dict(method="klgan", network="klgan32", width=4, batch_size=16,
+               precision="float32", jit=False, onednn=True, minibatch_discrimination=True,
+               images_per_sec=1.0, step_seconds=1.0, flops_per_step=5e9, gflops_per_sec=5.0,
+               input_wait_fraction=0.0, parameters=(1, 1))
+    within = benchmark.StepBenchmark(ceiling_gflops_per_sec=10.0, **row)
+    beyond = benchmark.StepBenchmark(ceiling_gflops_per_sec=4.0, **row)
+    table = benchmark.markdown_table([within, beyond]).splitlines()
+    assert "| 50% |" in table[2]
+    assert "n/a: the step outran the ceiling; rerun" in table[3] and "125%" not in table[3]
