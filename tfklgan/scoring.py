@@ -374,6 +374,15 @@ def open_generated(spec, options):
                         "or a SavedModel folder")
 
 
+def _stats_dataset(path):
+    """The dataset a saved reference was drawn from ("" if unknown)."""
+    try:
+        with np.load(path) as arrays:
+            return json.loads(str(arrays["protocol"])).get("source", {}).get("dataset", "")
+    except (OSError, KeyError, ValueError):
+        return ""  # ReferenceStats.load reports an unreadable file
+
+
 def _dataset_options(generated, run_data, options, split, count):
     """The keyword arguments of `dataset_image_set` for a dataset reference:
     the run's data options where it has them, else the samples' size and
@@ -423,8 +432,12 @@ def evaluate(generated, real=None, options=None, save_stats=None):
                                                                        "stats:"))
     classifier_path = options.classifier_path
     if options.feature_network == "classifier" and not classifier_path:
-        classifier_path = default_classifier_path(real if dataset_reference else
-                                                  run_data.get("name") or "")
+        # the default domain classifier of the reference's dataset (a stats file
+        # records it), or of the run's
+        named = real if dataset_reference else run_data.get("name") or ""
+        if isinstance(real, str) and real.startswith("stats:"):
+            named = _stats_dataset(real[len("stats:"):]) or named
+        classifier_path = default_classifier_path(named)
     network = load_feature_network(options.feature_network, options.inception_path,
                                    classifier_path, options.resize_filter)
     floor_set = None
