@@ -267,9 +267,13 @@ def test_diverged_run_resumes_with_lower_learning_rates(tmp_path):
     assert all(float(r["lr_generator"]) == pytest.approx(1e-4) for r in rows)
     assert all(float(r["lr_discriminator"]) == pytest.approx(5e-5) for r in rows)
     info = json.load(open(os.path.join(cfg.run.logdir, "run.json")))
-    assert info["resumes"] == [
+    assert [{k: r[k] for k in ("step", "changed")} for r in info["resumes"]] == [
         {"step": 2, "changed": {"g_lr": [1e-4, 1e30], "d_lr": [1e-4, 1e30], "steps": [2, 8]}},
         {"step": 2, "changed": {"g_lr": [1e30, 1e-4], "d_lr": [1e30, 5e-5]}}]
+    # every segment records the kernel fingerprint it trained on
+    from tfklgan import fingerprint
+    assert all(r["fingerprint"] == info["fingerprint"] for r in info["resumes"])
+    assert set(fingerprint.FIELDS) <= set(info["fingerprint"])
     stored = TrainConfig.from_json(open(os.path.join(cfg.run.logdir, "config.json")).read())
     # config.json states what is in use
     assert (stored.optimizer.g_lr, stored.optimizer.d_lr) == (1e-4, 5e-5)
@@ -286,7 +290,8 @@ def test_resume_refuses_settings_that_must_match(tmp_path):
         assert next(iter(change)) in str(err.value)
     assert train(cfg.replace(resume=True, steps=4, log_every=2)).step == 4
     info = json.load(open(os.path.join(cfg.run.logdir, "run.json")))
-    assert info["resumes"] == [{"step": 2, "changed": {"steps": [2, 4], "log_every": [1, 2]}}]
+    assert [{k: r[k] for k in ("step", "changed")} for r in info["resumes"]] == [
+        {"step": 2, "changed": {"steps": [2, 4], "log_every": [1, 2]}}]
 
 
 def _damage(checkpoint_prefix, how):
