@@ -124,11 +124,6 @@ class _NpyStream:
         with self._archive.open(names[key]) as handle:
             return npz_labels(np.lib.format.read_array(handle), self.shape[0], self.path)
 
-    def close(self):
-        if self._handle is not None:
-            self._handle.close()
-        self._archive.close()
-
 
 def npz_image_set(spec, npz_range="auto", batch_size=1000):
     """The images of one or several npz files (`spec`: paths or globs, comma

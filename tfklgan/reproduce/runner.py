@@ -28,9 +28,8 @@ class ReproduceOptions:
     scaled runs use float32, as bfloat16 is slow on CPUs) and the other fields,
     when set, override every cell's flags. rescore: re-evaluate finished runs'
     final generators instead of skipping them. report_only: write the table of
-    the finished runs, training nothing (a table in progress). verify_against:
-    a published results folder (docs/results) to compare the runs with
-    (`tfklgan.reproduce.verify`)."""
+    the finished runs, training nothing (a table in progress). progress: a
+    line per run on stderr."""
     protocol: Optional[str] = None
     scale: float = 1.0
     seeds: Optional[Sequence[int]] = None
