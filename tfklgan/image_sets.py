@@ -45,18 +45,17 @@ class ImageSet:
     labels: Optional[np.ndarray] = None
     record: dict = dataclasses.field(default_factory=dict)
 
-    def batches(self, batch_size, limit=None):
-        """uint8 [b, H, W, C] batches of images [0, limit or count)."""
-        total = self.count if limit is None else min(limit, self.count)
-        for start in range(0, total, batch_size):
-            yield self.read(start, min(batch_size, total - start))
+    def batches(self, batch_size):
+        """uint8 [b, H, W, C] batches of all `count` images, in order."""
+        for start in range(0, self.count, batch_size):
+            yield self.read(start, min(batch_size, self.count - start))
 
 
 # ----------------------------------------------------------------------- npz
 
 def _npy_member(archive, path):
-    """(member name, shape, dtype, fortran, data offset reader) of the image
-    array of an npz: 'x' (the package's rule) or 'arr_0' (ADM-style)."""
+    """(key, zip member name) of the image array of an npz: 'x' (the
+    package's rule) or 'arr_0' (ADM-style)."""
     names = {os.path.splitext(n)[0]: n for n in archive.namelist()}
     for key in ("x", "arr_0"):
         if key in names:

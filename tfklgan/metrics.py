@@ -177,8 +177,13 @@ def protocol(feature_network, reference, num_generated, seed, weights):
                       f"{feature_network.image_size}",
             "resize_filter": feature_network.resize_filter,
             "real": dataclasses.asdict(reference), "generated_count": num_generated,
-            "seed": seed, "weights": weights,
-            "dtypes": {"activations": "float32", "fid_kid": "float64", "prdc": "float64"},
+            "seed": seed, "weights": weights, **computation_record()}
+
+
+def computation_record():
+    """How the scores are computed: the dtypes, the neighbour counts of
+    precision/recall and density/coverage, and the libraries' versions."""
+    return {"dtypes": {"activations": "float32", "fid_kid": "float64", "prdc": "float64"},
             "k": {"precision_recall": PRECISION_RECALL_K,
                   "density_coverage": DENSITY_COVERAGE_K},
             "versions": versions()}

@@ -195,19 +195,21 @@ def score_samples(generated, real, feature_network, batch_size=200, save_stats=N
     started = time.time()
     if not isinstance(generated, ImageSet):
         generated = array_image_set(generated, description="generated array")
-    expected = feature_protocol(feature_network)
-    if not isinstance(real, ReferenceStats):
-        if not isinstance(real, ImageSet):
-            real = array_image_set(real, description="real array")
-        _check_channels(generated, real.description, real.shape[-1])
-    stats = as_reference(real, feature_network, batch_size, progress)
-    _check_channels(generated, stats.protocol.get("description", "the reference"),
-                    stats.protocol.get("shape", [0, 0, generated.shape[-1]])[-1])
-    count = generated.count if not num_samples else min(num_samples, generated.count)
+    if not isinstance(real, (ReferenceStats, ImageSet)):
+        real = array_image_set(real, description="real array")
+    # bad input is refused before any activation is computed
+    if isinstance(real, ReferenceStats):
+        real_description = real.protocol.get("description", "the reference")
+        real_channels = real.protocol.get("shape", [0, 0, generated.shape[-1]])[-1]
+    else:
+        real_description, real_channels = real.description, real.shape[-1]
+    _check_channels(generated, real_description, real_channels)
     if num_samples and num_samples > generated.count:
         raise ImageSetError(f"{generated.description} holds {generated.count} images, fewer "
                             f"than the {num_samples} asked for (--num_samples)")
+    count = num_samples or generated.count
     _check_count(generated.description, count)
+    stats = as_reference(real, feature_network, batch_size, progress)
     subset = dataclasses.replace(generated, count=count)
     activations = image_set_activations(feature_network, subset, batch_size, progress)
     labels = None if generated.labels is None else generated.labels[:count]
@@ -215,16 +217,12 @@ def score_samples(generated, real, feature_network, batch_size=200, save_stats=N
     if save_stats:
         stats.save(save_stats)
     result["real_stats"] = stats
-    result["protocol"] = {**expected,
+    result["protocol"] = {**feature_protocol(feature_network),
                           "generated": {**subset.record, "description": subset.description,
                                         "count": count, "shape": list(subset.shape)},
                           "real": {k: v for k, v in stats.protocol.items()
                                    if k not in STATS_PROTOCOL_FIELDS},
-                          "dtypes": {"activations": "float32", "fid_kid": "float64",
-                                     "prdc": "float64"},
-                          "k": {"precision_recall": metrics.PRECISION_RECALL_K,
-                                "density_coverage": metrics.DENSITY_COVERAGE_K},
-                          "versions": metrics.versions()}
+                          **metrics.computation_record()}
     result["seconds"] = time.time() - started
     return result
 
