@@ -405,6 +405,55 @@ def test_progress_bar_numbers_epochs_of_the_run_and_stops_where_training_did(tmp
     assert "2/2" in out and "4/4" not in out  # stopped at step 2, not shown as complete
 
 
+@pytest.fixture
+def fallen_through():
+    """SIGTERM handled by a recorder for the test: the signals that reached it,
+    i.e. that no handler of the training caught."""
+    reached = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: reached.append(signum))
+    yield reached
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_between_two_fit_calls_stops_before_the_next_step(tmp_path, monkeypatch,
+                                                                  fallen_through):
+    # 4 steps per epoch, one `fit` per epoch: the handler once lived only inside
+    # `fit`, so a signal while the next epoch's stream was built was not caught
+    from tfklgan import training
+    real_stream = training.data_lib.batch_stream
+
+    def stream_then_signal(*args, start_batch=0, **kwargs):
+        if start_batch == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_stream(*args, start_batch=start_batch, **kwargs)
+
+    monkeypatch.setattr(training.data_lib, "batch_stream", stream_then_signal)
+    result = train(tiny_config(tmp_path, steps=8, checkpoint_every=100))
+    assert fallen_through == []
+    assert result.preempted == signal.SIGTERM and result.step == 4
+    assert result.checkpoint.endswith("ckpt-4")
+    with open(tmp_path / "run" / "metrics.csv", newline="") as handle:
+        assert [int(r["step"]) for r in csv.DictReader(handle)] == [1, 2, 3, 4]
+
+
+def test_sigterm_after_the_last_step_lets_the_run_complete(tmp_path, monkeypatch, capsys,
+                                                           fallen_through):
+    from tfklgan import training
+    real_export = training.export_generator
+
+    def signal_then_export(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(training, "export_generator", signal_then_export)
+    result = train(tiny_config(tmp_path, steps=4, export_dir=str(tmp_path / "export")))
+    assert fallen_through == []
+    assert result.preempted is None and result.step == 4
+    assert result.export_dir == str(tmp_path / "export" / "1")
+    assert "SIGTERM came after the last step (4); the run is complete" in \
+        capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
     """SIGKILL at seeded random moments (during start-up, training or a
@@ -458,10 +507,13 @@ def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
     metrics = logdir / "metrics.csv"
     proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # at a seeded step well before the end: a signal after the last step lets
+    # the run complete (tested above), which is not what this part tests
+    signal_at = int(rng.integers(2, 16)) * 2
     deadline = time.time() + 300
-    while proc.poll() is None and time.time() < deadline and not metrics.exists():
-        time.sleep(0.05)
-    time.sleep(float(rng.uniform(0.0, 0.5)))
+    while proc.poll() is None and time.time() < deadline and not (
+            metrics.exists() and f"\n{signal_at}," in metrics.read_text()):
+        time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 143, err[-3000:]

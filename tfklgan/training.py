@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from typing import Optional
@@ -364,23 +365,35 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
     if run.verbose:
         callbacks.append(cb.ProgressBar(total_epochs=-(-total // per_epoch)))
     history = {}
-    for epoch, steps in _segments(start, total, per_epoch):
-        step = int(gan.g_optimizer.iterations.numpy())
-        stream = data_lib.batch_stream(train_data, run.batch_size, run.seed,
-                                       start_batch=step * n_critic, **stream_kwargs)
-        stream = group_critic_batches(stream, n_critic)
-        result = gan.fit(stream, epochs=epoch + 1, initial_epoch=epoch,
-                         steps_per_epoch=steps, callbacks=callbacks, verbose=run.verbose,
-                         shuffle=False)  # the stream is already shuffled
-        for name, values in result.history.items():
-            history.setdefault(name, []).extend(values)
-        if guard.diverged or preemption.stopped:
-            break
-    if preemption.stopped:
-        writer.close()
-        step, signum = preemption.stopped
-        return TrainResult(step, run.logdir, store.latest, samples.last_path, None, history,
-                           start, preempted=signum)
+    with preemption.catching():  # from before the first step to the last write
+        for epoch, steps in _segments(start, total, per_epoch):
+            step = int(gan.g_optimizer.iterations.numpy())
+            stream = data_lib.batch_stream(train_data, run.batch_size, run.seed,
+                                           start_batch=step * n_critic, **stream_kwargs)
+            stream = group_critic_batches(stream, n_critic)
+            if preemption.stop_if_signalled(gan):  # a signal between two fits
+                break
+            result = gan.fit(stream, epochs=epoch + 1, initial_epoch=epoch,
+                             steps_per_epoch=steps, callbacks=callbacks,
+                             verbose=run.verbose, shuffle=False)  # the stream is shuffled
+            for name, values in result.history.items():
+                history.setdefault(name, []).extend(values)
+            if guard.diverged or preemption.stopped:
+                break
+        if preemption.stopped:
+            writer.close()
+            step, signum = preemption.stopped
+            return TrainResult(step, run.logdir, store.latest, samples.last_path, None,
+                               history, start, preempted=signum)
+        return _finish(config, gan, store, samples, writer, guard, preemption, history,
+                       start, train_data.class_names if conditional else ())
+
+
+def _finish(config, gan, store, samples, writer, guard, preemption, history, start,
+            class_names):
+    """After the last step: the final grid, checkpoint and export (a stop
+    signal that comes now is noted; the run completes), or the divergence error."""
+    run = config.run
     if not guard.diverged:
         samples.set_model(gan)
         samples.write()  # the final step's grid (once, whatever the interval)
@@ -402,7 +415,11 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
     if run.export_dir:
         export_dir = export_generator(gan, run.export_dir,
                                       data=data_record(config.data_config()),
-                                      class_names=train_data.class_names if conditional else ())
+                                      class_names=class_names)
+    if preemption.received:
+        print(f"note: {signal.Signals(preemption.received).name} came after the last "
+              f"step ({final_step}); the run is complete, its checkpoint and export "
+              "written", file=sys.stderr)
     return TrainResult(final_step, run.logdir, checkpoint, samples.last_path,
                        export_dir, history, start)
 
