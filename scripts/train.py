@@ -51,9 +51,10 @@ def main(argv):
     if result.preempted:
         import signal
         name = signal.Signals(result.preempted).name
-        print(f"stopped by {name} after step {result.step}: checkpoint {result.checkpoint} "
-              f"saved; continue with the same command and --resume (--logdir="
-              f"{result.logdir})", file=sys.stderr)
+        saved = (f"checkpoint {result.checkpoint} saved" if result.checkpoint else
+                 "the chief saved the checkpoint")  # a non-chief worker's
+        print(f"stopped by {name} after step {result.step}: {saved}; continue with the "
+              f"same command and --resume (--logdir={result.logdir})", file=sys.stderr)
         return exit_code(result.preempted)
     print(f"done: {result.step} steps in {result.logdir}")
     print(f"  checkpoint:  {result.checkpoint}")

@@ -9,11 +9,14 @@ agree to 1e-10 relative; those get AdamW steps from round-off noise (its
 update divides by the gradient's own scale) and agree to 1e-8.
 """
 
+import csv
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -33,9 +36,11 @@ def free_ports(count):
     return ports
 
 
-def run_workers(args, workers=2, timeout=300):
+def run_workers(args, workers=2, timeout=300, sigterm=None):
     """Runs train.py on `workers` local workers; returns their CompletedProcess-like
-    (returncode, stdout, stderr) triples, chief (index 0) first."""
+    (returncode, stdout, stderr) triples, chief (index 0) first. `sigterm`:
+    (worker index, metrics.csv path, step) sends SIGTERM to that worker once
+    the chief has logged that step."""
     cluster = [f"127.0.0.1:{p}" for p in free_ports(workers)]
     procs = []
     for index in range(workers):
@@ -44,6 +49,13 @@ def run_workers(args, workers=2, timeout=300):
         procs.append(subprocess.Popen([sys.executable, TRAIN, "--strategy=multiworker", *args],
                                       cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
+    if sigterm:
+        index, metrics, step = sigterm
+        deadline = time.time() + timeout
+        while procs[0].poll() is None and time.time() < deadline and not (
+                metrics.exists() and f"\n{step}," in metrics.read_text()):
+            time.sleep(0.02)
+        procs[index].terminate()
     results = []
     for proc in procs:
         try:
@@ -74,21 +86,21 @@ COMMON = ["--precision=float64", "--batch_size=16", "--checkpoint_every=2", "--l
           *TINY]
 
 
-def check_two_workers_equal_one_process(tmp_path, method):
-    """Trains 4 steps in one process and on two workers; returns the workers' run."""
-    args = [*method, "--steps=4", *COMMON]
+def check_two_workers_equal_one_process(tmp_path, method, steps=4):
+    """Trains `steps` steps in one process and on two workers; returns the workers' run."""
+    args = [*method, f"--steps={steps}", *COMMON]
     single = run_script(TRAIN, *args, f"--logdir={tmp_path / 'single'}")
     assert single.returncode == 0, single.stderr[-3000:]
     results = run_workers([*args, f"--logdir={tmp_path / 'multi'}"])
     for code, out, err in results:
         assert code == 0, err[-3000:]
-        assert "done: 4 steps" in out
+        assert f"done: {steps} steps" in out
     run = tmp_path / "multi"
     assert json.load(open(run / "run.json"))["replicas"] == 2
-    for name in ("config.json", "metrics.csv", "checkpoints/ckpt-4.index", "train"):
+    for name in ("config.json", "metrics.csv", f"checkpoints/ckpt-{steps}.index", "train"):
         assert (run / name).exists(), name  # the chief's run directory is complete
-    assert_same_weights(weights(str(tmp_path / "single" / "checkpoints" / "ckpt-4")),
-                        weights(str(run / "checkpoints" / "ckpt-4")))
+    assert_same_weights(weights(str(tmp_path / "single" / "checkpoints" / f"ckpt-{steps}")),
+                        weights(str(run / "checkpoints" / f"ckpt-{steps}")))
     scratch = [p for p in os.listdir(os.environ.get("TMPDIR", "/tmp"))
                if p.startswith("tfklgan-worker-")]
     assert not scratch  # the other worker left nothing behind
@@ -105,16 +117,32 @@ def test_two_workers_equal_one_process_alternating_with_labels_critic_batches_an
         "--ema_decay=0.9", "--n_critic=2"])
 
 
-def test_two_workers_equal_one_process_and_resume_as_an_uninterrupted_run(tmp_path):
+def test_two_workers_equal_one_process_and_sigterm_to_one_then_resume_is_uninterrupted(
+        tmp_path):
+    """SIGTERM to the non-chief worker in training: TensorFlow's handler makes
+    both save at one step and stop (exit 143); both started with --resume
+    end with the uninterrupted run's weights, every step logged once."""
     method = ["--method=klgan", "--minibatch_discrimination"]
-    whole = check_two_workers_equal_one_process(tmp_path, method)
-    # stop both workers after the checkpoint of step 2, then start both with --resume
-    args = [*method, *COMMON, f"--logdir={tmp_path / 'resumed'}"]
-    first = run_workers([*args, "--steps=2"])
-    assert all(code == 0 for code, _, _ in first), first[0][2][-3000:]
-    again = run_workers([*args, "--steps=4", "--resume"])
+    whole = check_two_workers_equal_one_process(tmp_path, method, steps=12)
+    logdir = tmp_path / "resumed"
+    args = [*method, *COMMON, "--steps=12", f"--logdir={logdir}"]
+    stopped = run_workers(args, sigterm=(1, logdir / "metrics.csv", 3))
+    steps = set()
+    for code, _, err in stopped:
+        assert code == 143, err[-3000:]
+        found = re.search(r"stopped by SIGTERM after step (\d+): ", err)
+        assert found, err[-3000:]
+        steps.add(int(found.group(1)))
+    assert len(steps) == 1 and 3 < (step := steps.pop()) < 12  # both at the same step
+    assert f"checkpoint {logdir / 'checkpoints' / f'ckpt-{step}'} saved" in stopped[0][2]
+    assert "the chief saved the checkpoint" in stopped[1][2]
+    with open(logdir / "metrics.csv", newline="") as handle:
+        assert [int(r["step"]) for r in csv.DictReader(handle)] == list(range(1, step + 1))
+    again = run_workers([*args, "--resume"])
     assert all(code == 0 for code, _, _ in again), again[0][2][-3000:]
-    a = weights(str(whole / "checkpoints" / "ckpt-4"))
-    b = weights(str(tmp_path / "resumed" / "checkpoints" / "ckpt-4"))
+    a = weights(str(whole / "checkpoints" / "ckpt-12"))
+    b = weights(str(logdir / "checkpoints" / "ckpt-12"))
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    with open(logdir / "metrics.csv", newline="") as handle:
+        assert [int(r["step"]) for r in csv.DictReader(handle)] == list(range(1, 13))

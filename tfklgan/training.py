@@ -35,7 +35,7 @@ from tfklgan.export import data_record, export_generator, export_version
 from tfklgan.gan import GAN, group_critic_batches
 from tfklgan.networks import build_networks
 from tfklgan.optimizers import build_optimizers, set_learning_rates
-from tfklgan.preemption import PreemptionCheckpoint
+from tfklgan.preemption import stop_on_signal
 
 
 class TrainingDivergedError(RuntimeError):
@@ -360,7 +360,7 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
             start_step=start))
     callbacks.extend(extra_callbacks)
     # last of the step callbacks: a stop signal saves once what the step wrote
-    preemption = PreemptionCheckpoint(store, metrics_logger, guard)
+    preemption = stop_on_signal(strategy, store, metrics_logger, guard)
     callbacks.append(preemption)
     if run.verbose:
         callbacks.append(cb.ProgressBar(total_epochs=-(-total // per_epoch)))
