@@ -38,6 +38,7 @@ from absl import app, flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VERBOSE") else "3")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # reference/pytorch_gan.py: the PyTorch networks and update rules
 # Table I's rows (tfklgan.benchmark.TABLE1_METHODS, which a test checks; not imported,
 # as the PyTorch child must not load TensorFlow)
 METHODS = ("klgan", "lsgan", "hinge", "wgan_gp", "r1gan")
@@ -59,161 +60,6 @@ FLAGS = flags.FLAGS
 
 # ---------------------------------------------------------------- PyTorch side
 
-def torch_klgan32(width, mbd, logit, latent_dim=128, channels=3, feature_dim=8,
-                  mbd_kernels=8):
-    """The authors' 32x32 generator and discriminator in PyTorch (NCHW); D with
-    minibatch discrimination if `mbd` and a final Linear to one logit if `logit`."""
-    import torch
-    from torch import nn
-
-    w = width
-
-    class Generator(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.mu = nn.Parameter(torch.zeros(latent_dim))
-            self.log_sigma = nn.Parameter(torch.zeros(latent_dim))
-            self.project = nn.Linear(latent_dim, 16 * w)
-            self.norm = nn.LayerNorm(16 * w)
-            layers = [nn.Upsample(scale_factor=2, mode="nearest"),
-                      nn.Conv2d(4 * w, 2 * w, 3, padding=1), nn.Mish()]
-            for c_in, c_out, kernel, stride, padding in ((2 * w, 2 * w, 5, 1, 0),
-                                                         (2 * w, 2 * w, 4, 2, 1),
-                                                         (2 * w, w, 4, 2, 1)):
-                layers += [nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding), nn.Mish(),
-                           nn.InstanceNorm2d(c_out, affine=True),
-                           nn.Conv2d(c_out, c_out, 3, padding=1), nn.Mish()]
-            layers += [nn.Conv2d(w, channels, 3, padding=1), nn.Tanh()]
-            self.body = nn.Sequential(*layers)
-
-        def forward(self, eps):
-            z = self.mu + torch.exp(self.log_sigma) * eps
-            x = self.norm(nn.functional.mish(self.project(z)))
-            return self.body(x.view(-1, 4 * w, 2, 2))
-
-    class Discriminator(nn.Module):
-        def __init__(self):
-            super().__init__()
-            layers = []
-            for c_in, c_out in ((channels, w), (w, 2 * w), (2 * w, 4 * w)):
-                layers += [nn.Conv2d(c_in, c_out, 5, 2, 2), nn.LeakyReLU(0.2)]
-            for c_in, c_out in ((4 * w, 8 * w), (8 * w, 16 * w)):
-                layers += [nn.Conv2d(c_in, c_out, 2, 2), nn.LeakyReLU(0.2)]
-            layers += [nn.Flatten(), nn.Linear(16 * w, feature_dim)]
-            self.trunk = nn.Sequential(*layers)
-            self.mbd = nn.Parameter(torch.randn(feature_dim, mbd_kernels)) if mbd else None
-            width_out = feature_dim + (mbd_kernels if mbd else 0)
-            self.logit = nn.Linear(width_out, 1) if logit else None
-
-        def tail(self, f):
-            """Minibatch similarities within the batch `f` (kernel dimension 1,
-            divided by n - 1), then the logit."""
-            if self.mbd is not None:
-                m = f @ self.mbd
-                similarity = torch.exp(-(m[:, None] - m[None, :]).abs()).sum(1) - 1.0
-                f = torch.cat([f, similarity / max(f.shape[0] - 1, 1)], 1)
-            return f if self.logit is None else self.logit(f)
-
-        def forward(self, x):
-            return self.tail(self.trunk(x))
-
-        def pair(self, real, fake):
-            """KL-GAN: one trunk pass over both halves, the tail within each half."""
-            features = self.trunk(torch.cat([real, fake]))
-            return [self.tail(f) for f in features.split(real.shape[0])]
-
-    return Generator(), Discriminator()
-
-
-def torch_klgan_step(generator, discriminator, batch_size, latent_dim=128, eps=1e-10):
-    """The authors' joint KL-GAN update: one backward pass of -SKL, G's
-    gradients negated; their KL takes the variance for the standard deviation."""
-    import torch
-
-    d_opt = torch.optim.AdamW(discriminator.parameters(), lr=8e-5)
-    g_opt = torch.optim.AdamW(generator.parameters(), lr=8e-5)
-
-    def moments(f):
-        mean = f.mean(0)
-        return mean, ((f - mean) ** 2).mean(0) + eps  # used as a standard deviation
-
-    def kl(mp, sp, mq, sq):  # KL(N(mp, sp^2) || N(mq, sq^2)), summed over features
-        return (torch.log(sq / sp) + (sp ** 2 + (mp - mq) ** 2) / (2 * sq ** 2) - 0.5).sum()
-
-    def step(real):
-        fake = generator(torch.randn(batch_size, latent_dim))
-        p, q = (moments(f) for f in discriminator.pair(real, fake))
-        skl = 0.5 * (torch.log1p(kl(*p, *q)) + torch.log1p(kl(*q, *p)))
-        d_opt.zero_grad(set_to_none=True)
-        g_opt.zero_grad(set_to_none=True)
-        (-skl).backward()
-        for param in generator.parameters():
-            param.grad.neg_()
-        d_opt.step()
-        g_opt.step()
-
-    return step
-
-
-def torch_alternating_step(method, generator, discriminator, batch_size, latent_dim=128,
-                           penalty_weight=10.0):
-    """The authors' baseline update: a G step with D frozen, then a D step on the
-    G step's images (detached), real and generated images through D separately."""
-    import torch
-    from torch.nn import functional
-
-    d_opt = torch.optim.AdamW(discriminator.parameters(), lr=8e-5)
-    g_opt = torch.optim.AdamW(generator.parameters(), lr=8e-5)
-    d_params = list(discriminator.parameters())
-
-    if method == "lsgan":  # the authors' labels: real 0, generated 1
-        def g_loss(gen):
-            return (gen ** 2).mean()
-
-        def d_loss(real, gen):
-            return (real ** 2).mean() + ((gen - 1.0) ** 2).mean()
-    elif method == "wgan_gp":
-        def g_loss(gen):
-            return -gen.mean()
-
-        def d_loss(real, gen):
-            return gen.mean() - real.mean()
-    else:  # hinge, r1gan
-        def g_loss(gen):
-            return -gen.mean()
-
-        def d_loss(real, gen):
-            return functional.relu(1.0 - real).mean() + functional.relu(1.0 + gen).mean()
-
-    def input_gradients(images):
-        images = images.detach().requires_grad_(True)
-        return torch.autograd.grad(discriminator(images).sum(), images, create_graph=True)[0]
-
-    def step(real):
-        for param in d_params:
-            param.requires_grad_(False)
-        fake = generator(torch.randn(batch_size, latent_dim))
-        g_opt.zero_grad(set_to_none=True)
-        g_loss(discriminator(fake)).backward()
-        g_opt.step()
-        for param in d_params:
-            param.requires_grad_(True)
-        fake = fake.detach()
-        loss = d_loss(discriminator(real), discriminator(fake))
-        if method == "wgan_gp":  # the gradient's norm over the channel axis, per pixel
-            alpha = torch.rand(batch_size, 1, 1, 1)
-            grads = input_gradients(alpha * real + (1.0 - alpha) * fake)
-            loss = loss + penalty_weight * ((grads.norm(2, dim=1) - 1.0) ** 2).mean()
-        if method == "r1gan":
-            grads = input_gradients(real)
-            loss = loss + penalty_weight * grads.pow(2).sum(dim=(1, 2, 3)).mean()
-        d_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        d_opt.step()
-
-    return step
-
-
 def _count(params):
     return sum(int(p.numel()) for p in params)
 
@@ -233,10 +79,10 @@ def _median_seconds(run, repeats, steps, warmup):
 def time_pytorch(method, mbd, width, batch_size, repeats, steps, warmup):
     """Median seconds per step of one cell in PyTorch; (G, D) parameter counts."""
     import torch
+
+    from reference.pytorch_gan import build
     torch.manual_seed(0)
-    generator, discriminator = torch_klgan32(width, mbd, logit=method != "klgan")
-    step = (torch_klgan_step(generator, discriminator, batch_size) if method == "klgan"
-            else torch_alternating_step(method, generator, discriminator, batch_size))
+    generator, discriminator, step = build(method, mbd, width, batch_size)
     real = torch.rand(batch_size, 3, 32, 32) * 2.0 - 1.0
 
     def run():

@@ -8,10 +8,17 @@
   python scripts/reproduce.py klgan_table1 --scale=0.01 --dataset=mnist_sample \
       --feature_network=classifier --width=8                   # ad hoc
 
+  python scripts/reproduce.py reference_parity --protocol=cpu --torch_python=PYTHON
+
 Tables: klgan_table1, mnist_table, celeba64_sn_table. Writes
 results/<table>/table.md (paper beside ours, the rankings and Kendall's tau),
 table.csv, plots/fid_<method>.png and grids/. Finished runs are not rerun,
 so an interrupted table resumes.
+
+reference_parity trains Table I's KL-GAN cells (without and with MBD) and
+R1-GAN in tfklgan and in the PyTorch reference (reference/pytorch_gan.py, run
+by --torch_python, an interpreter with PyTorch), scores both by one protocol
+and writes results/reference_parity/README.md; finished runs are kept.
 
 --verify compares the chosen runs with the published ones (docs/results):
 bit-equal on the same kernel fingerprint, else whether each run falls in its
@@ -55,6 +62,10 @@ flags.DEFINE_bool("verify", False, "rerun the chosen runs and compare them with 
                   "inside or outside the cell's 95% prediction interval")
 flags.DEFINE_string("published_dir", None, "published results to --verify against (default: "
                     "docs/results of this repository)")
+flags.DEFINE_string("torch_python", None, "reference_parity: the Python with PyTorch that "
+                    "runs the reference trainer (default: this one)")
+flags.DEFINE_integer("torch_threads", 0, "reference_parity: the trainer's threads (0: "
+                     "PyTorch's default)")
 flags.DEFINE_bool("progress", True, "print a line per run (run i of N, time left) to stderr")
 FLAGS = flags.FLAGS
 
@@ -62,10 +73,12 @@ FLAGS = flags.FLAGS
 def main(argv):
     from tfklgan.quiet import quiet_python_logs
     quiet_python_logs()
-    from tfklgan.reproduce import TABLES, ReproduceOptions, reproduce, verify
+    from tfklgan.reproduce import TABLES, ReproduceOptions, RunPreempted, reproduce, verify
     if len(argv) != 2:
-        raise app.UsageError(f"name one table: {sorted(TABLES)}")
+        raise app.UsageError(f"name one table: {sorted(TABLES)} (or reference_parity)")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if argv[1] == "reference_parity":
+        return _reference_parity(root)
     options = ReproduceOptions(
         protocol=FLAGS.protocol, rescore=FLAGS.rescore, report_only=FLAGS.report_only,
         scale=FLAGS.scale,
@@ -84,6 +97,9 @@ def main(argv):
             print(open(os.path.join(out_dir, "verify.md")).read())
             return 0 if report["verdict"].startswith("consistent") else 1
         out_dir, results = reproduce(argv[1], options)
+    except RunPreempted as stopped:
+        print(stopped, file=sys.stderr)
+        return 128 + int(stopped.signum)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -92,6 +108,32 @@ def main(argv):
         return 0
     print(open(os.path.join(out_dir, "table.md")).read())
     print(f"{len(results)} runs; outputs in {out_dir}")
+    return 0
+
+
+def _reference_parity(root):
+    from tfklgan.reproduce.parity import ParityOptions, Study
+    if FLAGS.protocol != "cpu":
+        print("error: reference_parity runs the cpu protocol; add --protocol=cpu",
+              file=sys.stderr)
+        return 2
+    options = ParityOptions(
+        results_dir=FLAGS.results_dir, protocol=FLAGS.protocol, root=root,
+        seeds=tuple(int(s) for s in FLAGS.seeds) if FLAGS.seeds else ParityOptions.seeds,
+        torch_python=FLAGS.torch_python, torch_threads=FLAGS.torch_threads,
+        classifier_path=FLAGS.classifier_path, progress=FLAGS.progress,
+        report_only=FLAGS.report_only)
+    from tfklgan.reproduce import RunPreempted
+    try:
+        Study(options).run()
+    except RunPreempted as stopped:
+        print(stopped, file=sys.stderr)
+        return 128 + int(stopped.signum)
+    except (ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = os.path.join(FLAGS.results_dir, "reference_parity")
+    print(open(os.path.join(out, "README.md")).read())
     return 0
 
 

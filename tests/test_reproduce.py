@@ -214,3 +214,39 @@ def test_prediction_interval_of_one_new_run():
     assert (low, high) == pytest.approx((mean - half, mean + half), rel=1e-12)
     assert low < 130.91 < high and (round(low, 1), round(high, 1)) == (43.9, 226.5)
     assert all(math.isnan(v) for v in prediction_interval([150.0]))
+
+
+def test_a_run_stopped_by_sigterm_is_not_recorded_as_finished_and_resumes(tmp_path,
+                                                                          monkeypatch):
+    # A table run ended by SIGTERM used to be scored and recorded in result.json
+    # at the step it stopped, then skipped as finished by every later call.
+    import signal
+
+    from tfklgan import training
+    from tfklgan.reproduce import RunPreempted
+    real_stream = training.data_lib.batch_stream
+    sent = []
+
+    def stream_then_signal(*args, **kwargs):
+        if "start_batch" in kwargs and not sent:  # the first training segment
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_stream(*args, **kwargs)
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: pytest.fail("SIGTERM not caught"))
+    monkeypatch.setattr(training.data_lib, "batch_stream", stream_then_signal)
+    options = ReproduceOptions(
+        scale=0.0001, seeds=[1], methods=["klgan"], dataset="mnist_sample", width=4,
+        batch_size=16, eval_points=2, min_eval_samples=64, feature_network="classifier",
+        results_dir=str(tmp_path / "results"), root=ROOT)
+    try:
+        with pytest.raises(RunPreempted, match="stopped by SIGTERM after step 0 of .*run the "
+                                               "same command again"):
+            reproduce("klgan_table1", options)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    runs = os.path.join(tmp_path, "results", "klgan_table1", "runs")
+    assert os.listdir(runs) == ["klgan-without_MBD-seed1"]
+    assert not os.path.exists(os.path.join(runs, "klgan-without_MBD-seed1", "result.json"))
+    _, results = reproduce("klgan_table1", options)  # resumes, then the other cell
+    assert [r["steps"] for r in results] == [8, 8] and all(r["timed_from_step"] == 0 for r in results)

@@ -7,6 +7,8 @@
   resumed) and writes the table;
 - `stats`: means, rankings, Kendall's tau, prediction intervals;
 - `report`: table.md, table.csv, plots and grids from the runs' results;
+- `parity`: the reference-implementation study (tfklgan beside a PyTorch
+  trainer of the authors' update rules);
 - `verify`: a rerun compared with the published runs (bit-equal on the same
   kernel fingerprint, the cell's prediction interval elsewhere).
 """
@@ -14,6 +16,7 @@
 from tfklgan.reproduce.protocols import PROTOCOL_CPU_ISA, PROTOCOLS, Protocol, cap_onednn_isa
 from tfklgan.reproduce.runner import (
     ReproduceOptions,
+    RunPreempted,
     cell_config,
     planned_runs,
     reproduce,
@@ -26,6 +29,6 @@ from tfklgan.reproduce.tables import TABLES, Cell, Table
 from tfklgan.reproduce.verify import verify
 
 __all__ = ["PROTOCOLS", "PROTOCOL_CPU_ISA", "TABLES", "Cell", "Protocol", "ReproduceOptions",
-           "Table", "cap_onednn_isa", "cell_config", "kendall_tau", "planned_runs",
+           "RunPreempted", "Table", "cap_onednn_isa", "cell_config", "kendall_tau", "planned_runs",
            "prediction_interval", "ranks", "reproduce", "run_cell", "run_length",
            "swap_dataset", "verify"]

@@ -6,6 +6,7 @@ resumed from its checkpoint."""
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from typing import Optional, Sequence
@@ -18,6 +19,17 @@ from tfklgan.reproduce.protocols import PROTOCOLS, cap_onednn_isa
 from tfklgan.reproduce.report import write_table
 from tfklgan.reproduce.tables import TABLES
 from tfklgan.training import load_run, train
+
+
+class RunPreempted(Exception):
+    """A stop signal ended a run before its last step; its checkpoint is saved
+    and the same command resumes it."""
+
+    def __init__(self, logdir, step, signum):
+        self.logdir, self.step, self.signum = logdir, step, signum
+        super().__init__(f"stopped by {signal.Signals(signum).name} after step {step} of "
+                         f"{logdir} (checkpoint saved); run the same command again to "
+                         "continue")
 
 
 @dataclasses.dataclass
@@ -174,6 +186,8 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
         resume=os.path.isfile(os.path.join(out_dir, "config.json")))
     started = time.time()
     trained = train(config)
+    if trained.preempted:  # not finished: no result.json, so a rerun resumes it
+        raise RunPreempted(out_dir, trained.step, trained.preempted)
     seconds = time.time() - started
     scores = _score(out_dir, config)
     with open(os.path.join(out_dir, "run.json")) as handle:

@@ -46,3 +46,23 @@ def prediction_interval(values, level=0.95):
         return float("nan"), float("nan")
     half = float(scipy.stats.t.ppf((1 + level) / 2, n - 1)) * std * math.sqrt(1 + 1 / n)
     return mean - half, mean + half
+
+
+def welch_difference(a, b, level=0.95):
+    """Difference of means mean(a) - mean(b) of two independent samples with
+    unequal variances (Welch): (difference, (low, high) confidence interval at
+    `level` with the Welch-Satterthwaite degrees of freedom, two-sided p of
+    Welch's t-test). nan where either sample has fewer than two finite values."""
+    a = np.asarray([v for v in a if math.isfinite(v)], np.float64)
+    b = np.asarray([v for v in b if math.isfinite(v)], np.float64)
+    nan = float("nan")
+    if len(a) < 2 or len(b) < 2:
+        return nan, (nan, nan), nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    difference = float(a.mean() - b.mean())
+    if va + vb == 0:
+        return difference, (difference, difference), (1.0 if difference == 0 else 0.0)
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = float(scipy.stats.t.ppf((1 + level) / 2, dof)) * math.sqrt(va + vb)
+    p = float(scipy.stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return difference, (difference - half, difference + half), p

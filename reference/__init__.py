@@ -1,0 +1,1 @@
+"""Reference implementations of other frameworks, outside the tfklgan package."""

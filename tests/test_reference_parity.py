@@ -1,0 +1,142 @@
+"""The reference-implementation study: its statistics, its refusals, and a
+tiny study end to end (with a stand-in trainer where PyTorch is absent, with
+the real PyTorch trainer where it is installed)."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from tfklgan.reproduce import parity
+from tfklgan.reproduce.protocols import PROTOCOLS
+from tfklgan.reproduce.stats import welch_difference
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import torch  # noqa: F401
+    HAVE_TORCH = True
+except ImportError:
+    HAVE_TORCH = False
+
+
+def test_welch_difference_matches_scipy_and_its_interval_covers_the_difference():
+    a, b = [150.0, 115.0, 141.0, 130.0], [120.0, 98.0, 131.0]
+    value, (low, high), p = welch_difference(a, b)
+    assert value == pytest.approx(np.mean(a) - np.mean(b))
+    assert p == pytest.approx(scipy.stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-12)
+    result = scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (low, high) == pytest.approx((result.low, result.high), rel=1e-9)
+    assert np.isnan(welch_difference([1.0], [2.0, 3.0])[0])
+
+
+def test_verdict_in_words():
+    assert parity.verdict((2.0, (-1.0, 5.0), 0.3)).startswith(
+        "the implementations agree within seed noise")
+    assert parity.verdict((-9.0, (-12.0, -6.0), 0.001)).startswith(
+        "they differ: tfklgan - PyTorch = -9")
+    assert parity.verdict((float("nan"), (float("nan"),) * 2, float("nan"))) == \
+        "too few seeds to compare"
+
+
+def test_a_cell_the_reference_does_not_implement_is_refused():
+    study = parity.Study(parity.ParityOptions(root=ROOT))
+    config = study.config("klgan", "with MBD", 1)
+    assert "--mbd" in parity.torch_arguments(config) and "--d_lr=4e-05" in \
+        parity.torch_arguments(config)
+    with pytest.raises(ValueError, match="does not implement .*weight_decay"):
+        parity.torch_arguments(config.replace(weight_decay=0.0))
+
+
+@pytest.fixture
+def tiny_protocol(monkeypatch):
+    tiny = dataclasses.replace(PROTOCOLS["cpu"]["klgan_table1"], width=4, steps=3,
+                               eval_points=1, eval_samples=64, real_samples=128)
+    monkeypatch.setitem(PROTOCOLS["cpu"], "klgan_table1", tiny)
+    monkeypatch.setattr(parity, "CELLS", (("klgan", "with MBD"),))
+    return tiny
+
+
+def test_a_tiny_study_trains_scores_reports_and_resumes(tmp_path, tiny_protocol):
+    # A stand-in trainer that "generates" the training images themselves: its
+    # samples are real digits, so its FID must be far below an untrained
+    # tfklgan's, and the report must say the two differ.
+    fake = tmp_path / "fake_trainer.py"
+    fake.write_text(textwrap.dedent('''
+        import sys, numpy as np
+        args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
+        x = np.load(args["data"])["x"]
+        rng = np.random.default_rng(int(args["seed"]))
+        np.savez(args["out"], x=x[rng.permutation(len(x))[:int(args["num_samples"])]])
+    '''))
+    options = parity.ParityOptions(results_dir=str(tmp_path), seeds=(1, 2), root=str(tmp_path),
+                                   progress=False)
+    os.makedirs(tmp_path / "reference")
+    os.symlink(fake, tmp_path / "reference" / "pytorch_gan.py")
+    os.symlink(os.path.join(ROOT, "configs"), tmp_path / "configs")
+    records = parity.Study(options).run()
+    assert len(records) == 4
+    out = tmp_path / "reference_parity"
+    with np.load(out / "data" / "train-seed1.npz") as data:
+        assert data["x"].dtype == np.uint8 and data["x"].shape == (4500, 32, 32, 1)
+    fids = {r["framework"]: [] for r in records}
+    for r in records:
+        fids[r["framework"]].append(r["fid"])
+        assert r["protocol"]["real"]["source"]["seed"] == r["seed"]  # the seed's own reference
+    assert max(fids["pytorch"]) < 0.5 * min(fids["tfklgan"])
+    report = (out / "README.md").read_text()
+    assert "they differ: tfklgan - PyTorch = +" in report and "(n=2)" in report
+    # finished runs are kept: a second call trains and scores nothing
+    before = {p: os.path.getmtime(p) for p in out.rglob("*") if p.is_file()
+              and p.name != "README.md" and p.name != "results.csv"}
+    parity.Study(options).run()
+    assert before == {p: os.path.getmtime(p) for p in before}
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference trainer needs PyTorch "
+                    "(pip install -e \".[reference]\")")
+def test_the_pytorch_trainer_trains_on_the_images_and_writes_tfklgans_uint8(tmp_path):
+    from reference import pytorch_gan
+    from tfklgan.images import to_uint8
+    images = np.random.default_rng(0).integers(0, 256, (100, 32, 32, 1), np.uint8)
+    # each epoch a permutation of every image, the partial batch dropped, scaled as tfklgan
+    stream = pytorch_gan.batches(images, 32, np.random.default_rng(1))
+    epoch = np.concatenate([next(stream).permute(0, 2, 3, 1).numpy() for _ in range(3)])
+    as_uint8 = np.round((epoch + 1.0) * 127.5).astype(np.uint8)
+    assert len(np.unique(as_uint8.reshape(96, -1), axis=0)) == 96
+    float_images = torch.linspace(-1.0, 1.0, 2 * 32 * 32 * 3).reshape(2, 3, 32, 32)
+    np.testing.assert_array_equal(pytorch_gan.to_uint8(float_images),
+                                  to_uint8(float_images.permute(0, 2, 3, 1).numpy()))
+    np.savez(tmp_path / "train.npz", x=images)
+    for method, extra in (("klgan", ["--mbd"]), ("r1gan", [])):
+        out = tmp_path / f"{method}.npz"
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "reference", "pytorch_gan.py"),
+                               f"--data={tmp_path / 'train.npz'}", f"--method={method}",
+                               *extra, "--steps=3", "--batch_size=16", "--width=4",
+                               "--num_samples=10", f"--out={out}"],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        with np.load(out) as result:
+            assert result["x"].shape == (10, 32, 32, 1) and result["x"].dtype == np.uint8
+            assert len(result["loss"]) == 3 and np.all(np.isfinite(result["loss"]))
+            assert len(set(result["loss"].tolist())) == 3  # the weights moved
+    # ten images give no batch of 64: one line, exit 2, nothing written
+    bad = subprocess.run([sys.executable, os.path.join(ROOT, "reference", "pytorch_gan.py"),
+                          f"--data={tmp_path / 'klgan.npz'}", "--method=klgan",
+                          f"--out={tmp_path / 'none.npz'}", "--steps=1"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: 10 images give no full batch of 64; lower --batch_size"]
+    assert not (tmp_path / "none.npz").exists()
+
+
+def test_the_reference_study_is_one_command_and_refuses_another_protocol():
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "reproduce.py"),
+                           "reference_parity"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "reference_parity runs the cpu protocol; add --protocol=cpu" in proc.stderr
