@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from tfklgan.reproduce import (
     PROTOCOLS,
     TABLES,
     ReproduceOptions,
+    RunPreempted,
     cap_onednn_isa,
     cell_config,
     kendall_tau,
@@ -25,14 +27,45 @@ from tfklgan.reproduce import (
 from tfklgan.reproduce import report as report_lib
 
 
+def sigterm_in_first_training_segment(monkeypatch):
+    """Sends this process SIGTERM as the first training segment's data stream
+    is made; returns the list that records it."""
+    from tfklgan import training
+    real_stream = training.data_lib.batch_stream
+    sent = []
+
+    def stream_then_signal(*args, **kwargs):
+        if "start_batch" in kwargs and not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_stream(*args, **kwargs)
+
+    monkeypatch.setattr(training.data_lib, "batch_stream", stream_then_signal)
+    return sent
+
+
 @pytest.mark.slow
-def test_klgan_table1_tiny_proxy(tmp_path):
+def test_klgan_table1_tiny_proxy(tmp_path, monkeypatch):
     options = ReproduceOptions(
         scale=0.0001, seeds=[1, 2], methods=["klgan"], dataset="mnist_sample",
         width=4, batch_size=16, eval_points=2, min_eval_samples=64,
         feature_network="classifier", cache_dir=str(tmp_path / "cache"),
         results_dir=str(tmp_path / "results"), root=ROOT)
-    out_dir, results = reproduce("klgan_table1", options)
+    # SIGTERM in the first run: it stops with its checkpoint and is not recorded
+    # as finished (it once was, scored at the step it stopped and never rerun)
+    sent = sigterm_in_first_training_segment(monkeypatch)
+    previous = signal.signal(signal.SIGTERM, lambda *_: pytest.fail("SIGTERM not caught"))
+    try:
+        with pytest.raises(RunPreempted, match="stopped by SIGTERM after step 0 of .*run the "
+                                               "same command again"):
+            reproduce("klgan_table1", options)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sent
+    runs = os.path.join(tmp_path, "results", "klgan_table1", "runs")
+    assert os.listdir(runs) == ["klgan-without_MBD-seed1"]
+    assert not os.path.exists(os.path.join(runs, "klgan-without_MBD-seed1", "result.json"))
+    out_dir, results = reproduce("klgan_table1", options)  # resumes it, then the others
     assert len(results) == 4  # with/without MBD x 2 seeds
     assert all(math.isfinite(r["fid"]) for r in results)
     table = open(os.path.join(out_dir, "table.md")).read().splitlines()
@@ -215,38 +248,3 @@ def test_prediction_interval_of_one_new_run():
     assert low < 130.91 < high and (round(low, 1), round(high, 1)) == (43.9, 226.5)
     assert all(math.isnan(v) for v in prediction_interval([150.0]))
 
-
-def test_a_run_stopped_by_sigterm_is_not_recorded_as_finished_and_resumes(tmp_path,
-                                                                          monkeypatch):
-    # A table run ended by SIGTERM used to be scored and recorded in result.json
-    # at the step it stopped, then skipped as finished by every later call.
-    import signal
-
-    from tfklgan import training
-    from tfklgan.reproduce import RunPreempted
-    real_stream = training.data_lib.batch_stream
-    sent = []
-
-    def stream_then_signal(*args, **kwargs):
-        if "start_batch" in kwargs and not sent:  # the first training segment
-            sent.append(True)
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real_stream(*args, **kwargs)
-
-    previous = signal.signal(signal.SIGTERM, lambda *_: pytest.fail("SIGTERM not caught"))
-    monkeypatch.setattr(training.data_lib, "batch_stream", stream_then_signal)
-    options = ReproduceOptions(
-        scale=0.0001, seeds=[1], methods=["klgan"], dataset="mnist_sample", width=4,
-        batch_size=16, eval_points=2, min_eval_samples=64, feature_network="classifier",
-        results_dir=str(tmp_path / "results"), root=ROOT)
-    try:
-        with pytest.raises(RunPreempted, match="stopped by SIGTERM after step 0 of .*run the "
-                                               "same command again"):
-            reproduce("klgan_table1", options)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    runs = os.path.join(tmp_path, "results", "klgan_table1", "runs")
-    assert os.listdir(runs) == ["klgan-without_MBD-seed1"]
-    assert not os.path.exists(os.path.join(runs, "klgan-without_MBD-seed1", "result.json"))
-    _, results = reproduce("klgan_table1", options)  # resumes, then the other cell
-    assert [r["steps"] for r in results] == [8, 8] and all(r["timed_from_step"] == 0 for r in results)
