@@ -8,9 +8,13 @@
   python scripts/reproduce.py klgan_table1 --scale=0.01 --dataset=mnist_sample \
       --feature_network=classifier --width=8                   # ad hoc
 
+  python scripts/reproduce.py mbd_study --protocol=cpu                # MBD's effect by batch size
   python scripts/reproduce.py reference_parity --protocol=cpu --torch_python=PYTHON
 
-Tables: klgan_table1, mnist_table, celeba64_sn_table. Writes
+Tables: klgan_table1, mnist_table, celeba64_sn_table, and the study
+mbd_study (KL-GAN with and without MBD at batch 64, 256 and 1024, every run
+seeing 640,000 images, plus the MBD cell without its halved D learning rate;
+its table.md adds each contrast with Welch's 95% interval). Writes
 results/<table>/table.md (paper beside ours, the rankings and Kendall's tau),
 table.csv, plots/fid_<method>.png and grids/. Finished runs are not rerun,
 so an interrupted table resumes.

@@ -248,3 +248,39 @@ def test_prediction_interval_of_one_new_run():
     assert low < 130.91 < high and (round(low, 1), round(high, 1)) == (43.9, 226.5)
     assert all(math.isnan(v) for v in prediction_interval([150.0]))
 
+
+
+def test_the_mbd_study_holds_images_seen_fixed_and_varies_only_its_factors():
+    options = ReproduceOptions(root=ROOT, protocol="cpu")
+    table = TABLES["mbd_study"]
+    configs = {c.column: cell_config(c, 1, options, "runs/x", "mbd_study") for c in table.cells}
+    assert len(configs) == 7 and len(set(run_dir_names(table))) == 7
+    for column, config in configs.items():
+        assert config.run.steps * config.run.batch_size == 640_000, column
+        assert config.network.width == 16 and config.data.name == "mnist_sample"
+        assert config.network.minibatch_discrimination == ("with MBD" in column)
+    assert {c.run.batch_size for c in configs.values()} == {64, 256, 1024}
+    assert configs["batch 64, with MBD"].optimizer.d_lr == 4e-5  # the paper cell's halving
+    assert configs["batch 64, with MBD, D lr 8e-5"].optimizer.d_lr == 8e-5
+    assert configs["batch 1024, without MBD"].run.steps == 625
+    assert PROTOCOLS["cpu"]["mbd_study"].eval_points == 10  # the FID curves
+
+
+def run_dir_names(table):
+    from tfklgan.reproduce.runner import run_dir
+    return [run_dir("out", cell, 1) for cell in table.cells]
+
+
+def test_contrasts_report_the_welch_difference_of_two_columns():
+    from tfklgan.reproduce.tables import Table
+    table = Table("t", ("a", "b"), ("fid",), (1, 2, 3), (), "", (("a against b", "a", "b"),))
+    results = [{"method": "m", "column": c, "fid": v}
+               for c, values in (("a", (150.0, 115.0, 141.0)), ("b", (100.0, 139.0, 124.0)))
+               for v in values]
+    [*_, line] = report_lib._contrast_lines(table, results)
+    assert line.startswith("- a against b (m, fid): a - b = +14.3 (") and "includes 0" in line
+    results = [{"method": "m", "column": c, "fid": v}
+               for c, values in (("a", (150.0, 151.0, 152.0)), ("b", (100.0, 101.0, 99.0)))
+               for v in values]
+    assert "a - b = +51.0" in report_lib._contrast_lines(table, results)[-1]
+    assert "excludes 0" in report_lib._contrast_lines(table, results)[-1]

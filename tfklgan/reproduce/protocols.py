@@ -46,6 +46,10 @@ def _cpu_protocols():
                                 **common),
         "celeba64_sn_table": Protocol("cpu", width=16, batch_size=64, steps=1500,
                                       eval_points=5, image_size=64, **common),
+        # each cell sets its batch and steps (tables.MBD_STUDY_IMAGES); 10 points
+        # make the FID curves
+        "mbd_study": Protocol("cpu", width=16, batch_size=64, steps=10_000, eval_points=10,
+                              **common),
     }
 
 

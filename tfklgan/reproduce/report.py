@@ -10,7 +10,13 @@ import os
 import shutil
 
 from tfklgan import fingerprint, metrics
-from tfklgan.reproduce.stats import HIGHER_IS_BETTER, kendall_tau, mean_std, ranks
+from tfklgan.reproduce.stats import (
+    HIGHER_IS_BETTER,
+    kendall_tau,
+    mean_std,
+    ranks,
+    welch_difference,
+)
 
 
 def fmt(mean, std):
@@ -80,6 +86,7 @@ def write_table(table, results, out_dir, protocol_name=None):
                 summary.append((method, column, metric, paper, ours, len(runs)))
         lines.append("| " + " | ".join(row) + " |")
     lines += _ranking_lines(table, summary)
+    lines += _contrast_lines(table, results)
     lines += _fidelity_diversity_lines(table, results)
     lines += ["", _machines_line(results)]
     with open(os.path.join(out_dir, "table.md"), "w") as handle:
@@ -98,7 +105,7 @@ def write_table(table, results, out_dir, protocol_name=None):
                              r["protocol"]["real"]["count"],
                              r["protocol"]["feature_network_identity"],
                              fingerprint.text(run_fingerprint(r))])
-    _plots(results, out_dir)
+    _plots(results, out_dir, table.curves_by)
     _grids(results, out_dir)
     write_hparams(results, os.path.join(out_dir, "hparams"))
     return summary
@@ -180,25 +187,58 @@ def _ranking_lines(table, summary):
     return lines
 
 
-def _plots(results, out_dir):
+def _contrast_lines(table, results):
+    """Per declared contrast and row: mean(a) - mean(b) of each metric with its
+    Welch 95% interval, and whether the interval excludes 0."""
+    lines = []
+    for label, column_a, column_b in table.contrasts:
+        for method in dict.fromkeys(r["method"] for r in results):
+            for metric in table.metrics:
+                a = [r[metric] for r in results if (r["method"], r["column"]) == (method,
+                                                                                   column_a)]
+                b = [r[metric] for r in results if (r["method"], r["column"]) == (method,
+                                                                                   column_b)]
+                value, (low, high), p = welch_difference(a, b)
+                if not lines:
+                    lines += ["", "## Contrasts (mean of the first minus mean of the second; "
+                                  "Welch's 95% interval)", ""]
+                if math.isnan(low):
+                    lines.append(f"- {label} ({method}, {metric}): {column_a} (n={len(a)}) "
+                                 f"against {column_b} (n={len(b)}): too few seeds")
+                    continue
+                clear = "excludes 0" if not low <= 0 <= high else "includes 0"
+                lines.append(f"- {label} ({method}, {metric}): {column_a} - {column_b} = "
+                             f"{value:+.1f} ({low:+.1f} to {high:+.1f}, p = {p:.2g}; the "
+                             f"interval {clear})")
+    return lines
+
+
+def _plots(results, out_dir, curves_by="step"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
     columns = list(dict.fromkeys(r["column"] for r in results))
     styles = {c: ("-", "--", ":", "-.")[i % 4] for i, c in enumerate(columns)}
+    colours = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(columns)}
     for method in dict.fromkeys(r["method"] for r in results):
         fig, axis = plt.subplots(figsize=(6, 4))
+        labelled = set()
         for r in (r for r in results if r["method"] == method):
             path = os.path.join(r["logdir"], "eval.csv")
             if not os.path.isfile(path):
                 continue
             with open(path, newline="") as handle:
                 rows = list(csv.DictReader(handle))
-            axis.plot([int(x["step"]) for x in rows], [float(x["fid"]) for x in rows],
-                      marker="o", linestyle=styles[r["column"]],
-                      label=f"{r['column']}, seed {r['seed']}")
-        axis.set_xlabel("generator step")
+            settings = r.get("settings", {})
+            per_step = (settings.get("batch_size", 1) * settings.get("n_critic", 1)
+                        if curves_by == "images" else 1)
+            axis.plot([int(x["step"]) * per_step for x in rows],
+                      [float(x["fid"]) for x in rows], marker="o", color=colours[r["column"]],
+                      linestyle=styles[r["column"]],
+                      label=None if r["column"] in labelled else f"{r['column']} (every seed)")
+            labelled.add(r["column"])
+        axis.set_xlabel("training images seen" if curves_by == "images" else "generator step")
         axis.set_ylabel("FID")
         axis.set_title(method)
         axis.legend(fontsize=7)

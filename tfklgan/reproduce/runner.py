@@ -107,7 +107,7 @@ def cell_config(cell, seed, options, out_dir, table_name=None):
             eval_split=protocol.real_split, eval_real_samples=protocol.real_samples,
             eval_feature_network=protocol.feature_network,
             inception_path=options.inception_path, classifier_path=options.classifier_path,
-            **common)
+            **common).replace(**dict(cell.overrides))
     if options.dataset:
         config = swap_dataset(config, options.dataset)
     overrides = {k: getattr(options, k) for k in ("image_size", "width", "batch_size")
@@ -120,6 +120,7 @@ def cell_config(cell, seed, options, out_dir, table_name=None):
                    eval_samples=max(options.min_eval_samples,
                                     int(config.evaluation.num_samples * scale)),
                    **common)
+    config = config.replace(**dict(cell.overrides))
     if scale != 1.0:
         if config.data.max_examples:
             updates["max_examples"] = max(config.run.batch_size * config.objective.n_critic,

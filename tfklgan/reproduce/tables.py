@@ -8,20 +8,29 @@ from typing import Dict, Tuple
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
+    """One cell: its flagfile, and `overrides` ((setting, value) pairs of
+    TrainConfig's flat names) applied after the protocol, for a study whose
+    cells differ in a setting the protocol fixes (batch size, steps, ...)."""
     method: str          # row
     column: str          # e.g. "without MBD"
     flagfile: str
     paper: Dict[str, Tuple[float, float]]  # metric -> (mean, std or nan)
+    overrides: Tuple[Tuple[str, object], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
 class Table:
+    """contrasts: (label, column a, column b) pairs the report compares per
+    row, mean(a) - mean(b) with its Welch 95% interval. curves_by: the FID
+    plots' x axis, "step" (generator steps) or "images" (images seen)."""
     title: str
     columns: Tuple[str, ...]
     metrics: Tuple[str, ...]
     seeds: Tuple[int, ...]
     cells: Tuple[Cell, ...]
     note: str
+    contrasts: Tuple[Tuple[str, str, str], ...] = ()
+    curves_by: str = "step"
 
 
 def _table1():
@@ -64,7 +73,39 @@ def _celeba64():
                  "Mean of 3 runs in the study.")
 
 
+# The MBD study: every run sees the same number of training images (10,000
+# steps at batch 64), so a larger batch is fewer, larger steps at about the
+# same compute; the paper's runs used batch 1024.
+MBD_STUDY_IMAGES = 640_000
+MBD_STUDY_BATCHES = (64, 256, 1024)
+
+
+def _mbd_study():
+    cells, contrasts = [], []
+    for batch in MBD_STUDY_BATCHES:
+        length = (("batch_size", batch), ("steps", MBD_STUDY_IMAGES // batch))
+        paper = batch == 1024
+        without, with_ = f"batch {batch}, without MBD", f"batch {batch}, with MBD"
+        cells.append(Cell("klgan", without, "configs/table1/klgan.flags",
+                          {"fid": (237.4, 102.8)} if paper else {}, length))
+        cells.append(Cell("klgan", with_, "configs/table1/klgan_mbd.flags",
+                          {"fid": (20.2, 2.0)} if paper else {}, length))
+        contrasts.append((f"MBD's effect at batch {batch}", without, with_))
+    # the paper's MBD cell also halves D's learning rate: the same cell without that
+    not_halved = "batch 64, with MBD, D lr 8e-5"
+    cells.append(Cell("klgan", not_halved, "configs/table1/klgan_mbd.flags", {},
+                      (("batch_size", 64), ("steps", MBD_STUDY_IMAGES // 64), ("d_lr", 8e-5))))
+    contrasts.append(("halving D's learning rate with MBD, batch 64", "batch 64, with MBD",
+                      not_halved))
+    return Table("MBD study: does minibatch discrimination help KL-GAN as in Table I? "
+                 "FID by batch size, every run seeing 640,000 images",
+                 tuple(c.column for c in cells), ("fid",), (1, 2, 3), tuple(cells),
+                 "The paper's numbers (batch 1024, CelebA 32x32, 300 epochs) use "
+                 "torchvision's Inception v3: compare MBD's effect, not values.",
+                 tuple(contrasts), curves_by="images")
+
+
 TABLES = {"klgan_table1": _table1(), "mnist_table": _mnist(),
-          "celeba64_sn_table": _celeba64()}
+          "celeba64_sn_table": _celeba64(), "mbd_study": _mbd_study()}
 
 
