@@ -91,6 +91,8 @@ def test_a_tiny_study_trains_scores_reports_and_resumes(tmp_path, tiny_protocol)
     assert max(fids["pytorch"]) < 0.5 * min(fids["tfklgan"])
     report = (out / "README.md").read_text()
     assert "they differ: tfklgan - PyTorch = +" in report and "(n=2)" in report
+    assert "## MBD's effect on KL-GAN in each framework" in report
+    assert "- PyTorch: too few seeds" in report  # this study ran one of the two cells
     # finished runs are kept: a second call trains and scores nothing
     before = {p: os.path.getmtime(p) for p in out.rglob("*") if p.is_file()
               and p.name != "README.md" and p.name != "results.csv"}
