@@ -88,6 +88,7 @@ def test_a_tiny_study_trains_scores_reports_and_resumes(tmp_path, tiny_protocol)
     for r in records:
         fids[r["framework"]].append(r["fid"])
         assert r["protocol"]["real"]["source"]["seed"] == r["seed"]  # the seed's own reference
+        assert len(r["samples_sha256"]) == 64
     assert max(fids["pytorch"]) < 0.5 * min(fids["tfklgan"])
     report = (out / "README.md").read_text()
     assert "they differ: tfklgan - PyTorch = +" in report and "(n=2)" in report

@@ -20,6 +20,7 @@ needed only by the trainer's interpreter (`torch_python`), never here.
 
 import csv
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -72,6 +73,13 @@ class ParityOptions:
     classifier_path: Optional[str] = None
     progress: bool = True
     report_only: bool = False
+
+
+def samples_sha256(path):
+    """SHA-256 of the uint8 samples `x` of an npz file: a rerun on the same
+    kernel fingerprint must give the same digest."""
+    with np.load(path) as arrays:
+        return hashlib.sha256(np.ascontiguousarray(arrays["x"]).tobytes()).hexdigest()
 
 
 def _cell(method, column):
@@ -218,6 +226,7 @@ class Study:
                                   self._scoring_options(seed))
         record = {"framework": framework, "method": method, "column": column, "seed": seed,
                   **{k: result["scores"][k] for k in SCORES}, "scores": result["scores"],
+                  "samples_sha256": samples_sha256(samples),
                   "protocol": result["protocol"], "machine": fingerprint.current()}
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as handle:
