@@ -45,6 +45,8 @@ SCORES = ("fid", "recall", "coverage")
 FRAMEWORKS = ("tfklgan", "pytorch")
 FRAMEWORK_NAMES = {"tfklgan": "tfklgan", "pytorch": "PyTorch"}
 TRAINER = os.path.join("reference", "pytorch_gan.py")
+# what selects PyTorch's CPU kernels besides the machine and the thread count
+TORCH_ENVIRONMENT = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
 # What the PyTorch trainer hard-codes; a cell whose flagfile differs is refused
 # rather than compared with a reference that does something else.
@@ -211,7 +213,10 @@ class Study:
             raise RuntimeError(f"the PyTorch trainer failed ({' '.join(command)}): "
                                f"{proc.stderr.strip()[-2000:]}")
         with open(os.path.join(path, "run.json"), "w") as handle:
+            # the trainer's process inherits the oneDNN cap: PyTorch's oneDNN
+            # kernels follow it too, so it is part of what a rerun must match
             json.dump({"command": command[1:], "seconds": round(time.time() - started, 1),
+                       "environment": {k: os.environ.get(k) for k in TORCH_ENVIRONMENT},
                        "machine": fingerprint.current()}, handle, indent=2)
         return samples
 
