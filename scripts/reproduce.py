@@ -20,9 +20,10 @@ table.csv, plots/fid_<method>.png and grids/. Finished runs are not rerun,
 so an interrupted table resumes.
 
 reference_parity trains Table I's KL-GAN cells (without and with MBD) and
-R1-GAN in tfklgan and in the PyTorch reference (reference/pytorch_gan.py, run
-by --torch_python, an interpreter with PyTorch), scores both by one protocol
-and writes results/reference_parity/README.md; finished runs are kept.
+R1-GAN in tfklgan (as the proxy trains, and with PyTorch's placement of Adam's
+eps) and in the PyTorch reference (reference/pytorch_gan.py, run by
+--torch_python, an interpreter with PyTorch), scores all by one protocol and
+writes results/reference_parity/README.md; finished runs are kept.
 
 --verify compares the chosen runs with the published ones (docs/results):
 bit-equal on the same kernel fingerprint, else whether each run falls in its
@@ -70,6 +71,8 @@ flags.DEFINE_string("torch_python", None, "reference_parity: the Python with PyT
                     "runs the reference trainer (default: this one)")
 flags.DEFINE_integer("torch_threads", 0, "reference_parity: the trainer's threads (0: "
                      "PyTorch's default)")
+flags.DEFINE_list("frameworks", None, "reference_parity: which of tfklgan, tfklgan_torch_eps "
+                  "(tfklgan with --adam_epsilon=torch) and pytorch to run (default: all)")
 flags.DEFINE_bool("progress", True, "print a line per run (run i of N, time left) to stderr")
 FLAGS = flags.FLAGS
 
@@ -121,14 +124,15 @@ def _reference_parity(root):
         print("error: reference_parity runs the cpu protocol; add --protocol=cpu",
               file=sys.stderr)
         return 2
-    options = ParityOptions(
-        results_dir=FLAGS.results_dir, protocol=FLAGS.protocol, root=root,
-        seeds=tuple(int(s) for s in FLAGS.seeds) if FLAGS.seeds else ParityOptions.seeds,
-        torch_python=FLAGS.torch_python, torch_threads=FLAGS.torch_threads,
-        classifier_path=FLAGS.classifier_path, progress=FLAGS.progress,
-        report_only=FLAGS.report_only)
     from tfklgan.reproduce import RunPreempted
     try:
+        options = ParityOptions(
+            results_dir=FLAGS.results_dir, protocol=FLAGS.protocol, root=root,
+            seeds=tuple(int(s) for s in FLAGS.seeds) if FLAGS.seeds else ParityOptions.seeds,
+            torch_python=FLAGS.torch_python, torch_threads=FLAGS.torch_threads,
+            classifier_path=FLAGS.classifier_path, progress=FLAGS.progress,
+            report_only=FLAGS.report_only,
+            frameworks=tuple(FLAGS.frameworks or ParityOptions.frameworks))
         Study(options).run()
     except RunPreempted as stopped:
         print(stopped, file=sys.stderr)

@@ -3,6 +3,7 @@ tiny study end to end (with a stand-in trainer where PyTorch is absent, with
 the real PyTorch trainer where it is installed)."""
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,8 @@ def test_a_cell_the_reference_does_not_implement_is_refused():
         parity.torch_arguments(config)
     with pytest.raises(ValueError, match="does not implement .*weight_decay"):
         parity.torch_arguments(config.replace(weight_decay=0.0))
+    with pytest.raises(ValueError, match="frameworks must be some of"):
+        parity.ParityOptions(frameworks=("tensorflow",))
 
 
 @pytest.fixture
@@ -80,7 +83,7 @@ def test_a_tiny_study_trains_scores_reports_and_resumes(tmp_path, tiny_protocol)
     os.symlink(fake, tmp_path / "reference" / "pytorch_gan.py")
     os.symlink(os.path.join(ROOT, "configs"), tmp_path / "configs")
     records = parity.Study(options).run()
-    assert len(records) == 4
+    assert len(records) == 6  # 2 seeds x (2 tfklgan variants + the trainer)
     out = tmp_path / "reference_parity"
     with np.load(out / "data" / "train-seed1.npz") as data:
         assert data["x"].dtype == np.uint8 and data["x"].shape == (4500, 32, 32, 1)
@@ -89,9 +92,15 @@ def test_a_tiny_study_trains_scores_reports_and_resumes(tmp_path, tiny_protocol)
         fids[r["framework"]].append(r["fid"])
         assert r["protocol"]["real"]["source"]["seed"] == r["seed"]  # the seed's own reference
         assert len(r["samples_sha256"]) == 64
-    assert max(fids["pytorch"]) < 0.5 * min(fids["tfklgan"])
+    assert max(fids["pytorch"]) < 0.5 * min(fids["tfklgan"] + fids["tfklgan_torch_eps"])
+    for framework, placement in (("tfklgan", "keras"), ("tfklgan_torch_eps", "torch")):
+        run = out / framework / "runs" / "klgan-with_MBD-seed1" / "config.json"
+        assert json.loads(run.read_text())["optimizer"]["adam_epsilon"] == placement
+    assert fids["tfklgan"] != fids["tfklgan_torch_eps"]  # the placement changed the runs
     report = (out / "README.md").read_text()
-    assert "they differ: tfklgan - PyTorch = +" in report and "(n=2)" in report
+    for name in ("tfklgan (Keras' Adam eps)", "tfklgan (PyTorch's Adam eps)"):
+        assert f"{name} (FID): they differ: tfklgan - PyTorch = +" in report
+    assert "(n=2)" in report
     assert "## MBD's effect on KL-GAN in each framework" in report
     assert "- PyTorch: too few seeds" in report  # this study ran one of the two cells
     # finished runs are kept: a second call trains and scores nothing

@@ -12,6 +12,11 @@ both sets are scored against one saved reference of seed s (the train
 split's `real_samples` images, the table's classifier), so the two
 frameworks differ in nothing the evaluation sees.
 
+tfklgan trains each cell twice: as the Table I proxy runs it (Keras' Adam,
+which adds eps before the bias correction) and with `adam_epsilon=torch`
+(eps where PyTorch adds it, the reference's update exactly); the second is
+named "tfklgan_torch_eps".
+
 The report per cell: mean ± std over seeds of FID, recall and coverage per
 framework, the difference of the means (tfklgan - PyTorch) with its 95%
 confidence interval and Welch's t-test, and a verdict in words. PyTorch is
@@ -42,14 +47,18 @@ TABLE = "klgan_table1"
 # (method, column) of Table I: the paper's headline cells and its strongest baseline
 CELLS = (("klgan", "without MBD"), ("klgan", "with MBD"), ("r1gan", "without MBD"))
 SCORES = ("fid", "recall", "coverage")
-FRAMEWORKS = ("tfklgan", "pytorch")
-FRAMEWORK_NAMES = {"tfklgan": "tfklgan", "pytorch": "PyTorch"}
+FRAMEWORKS = ("tfklgan", "tfklgan_torch_eps", "pytorch")
+FRAMEWORK_NAMES = {"tfklgan": "tfklgan (Keras' Adam eps)",
+                   "tfklgan_torch_eps": "tfklgan (PyTorch's Adam eps)", "pytorch": "PyTorch"}
+# each tfklgan variant's settings on top of the Table I cell
+TFKLGAN_VARIANTS = {"tfklgan": (), "tfklgan_torch_eps": (("adam_epsilon", "torch"),)}
 TRAINER = os.path.join("reference", "pytorch_gan.py")
 # what selects PyTorch's CPU kernels besides the machine and the thread count
 TORCH_ENVIRONMENT = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
 # What the PyTorch trainer hard-codes; a cell whose flagfile differs is refused
-# rather than compared with a reference that does something else.
+# rather than compared with a reference that does something else (the one
+# known difference, where Adam adds eps, is a variant the study measures).
 _FIXED = {"optimizer.optimizer": "adamw", "optimizer.weight_decay": 0.01,
           "optimizer.beta1": 0.9, "optimizer.beta2": 0.999, "optimizer.ema_decay": 0.0,
           "optimizer.lr_decay": "none", "network.feature_dim": 8, "network.mbd_kernels": 8,
@@ -75,6 +84,13 @@ class ParityOptions:
     classifier_path: Optional[str] = None
     progress: bool = True
     report_only: bool = False
+    frameworks: Tuple[str, ...] = FRAMEWORKS
+
+    def __post_init__(self):
+        unknown = sorted(set(self.frameworks) - set(FRAMEWORKS))
+        if unknown or not self.frameworks:
+            raise ValueError(f"frameworks must be some of {list(FRAMEWORKS)}, got "
+                             f"{list(self.frameworks)}")
 
 
 def samples_sha256(path):
@@ -84,10 +100,12 @@ def samples_sha256(path):
         return hashlib.sha256(np.ascontiguousarray(arrays["x"]).tobytes()).hexdigest()
 
 
-def _cell(method, column):
+def _cell(method, column, framework="tfklgan"):
+    """The Table I cell, with the settings of a tfklgan variant."""
     for cell in TABLES[TABLE].cells:
         if (cell.method, cell.column) == (method, column):
-            return cell
+            return dataclasses.replace(
+                cell, overrides=cell.overrides + TFKLGAN_VARIANTS[framework])
     raise KeyError((method, column))
 
 
@@ -126,12 +144,13 @@ class Study:
                                               classifier_path=options.classifier_path,
                                               feature_network="classifier", progress=False)
 
-    def config(self, method, column, seed):
-        path = self.tfklgan_dir(method, column, seed)
-        return cell_config(_cell(method, column), seed, self.table_options, path, TABLE)
+    def config(self, method, column, seed, framework="tfklgan"):
+        path = self.tfklgan_dir(method, column, seed, framework)
+        return cell_config(_cell(method, column, framework), seed, self.table_options, path,
+                           TABLE)
 
-    def tfklgan_dir(self, method, column, seed):
-        return run_dir(os.path.join(self.out, "tfklgan"), _cell(method, column), seed)
+    def tfklgan_dir(self, method, column, seed, framework="tfklgan"):
+        return run_dir(os.path.join(self.out, framework), _cell(method, column), seed)
 
     def pytorch_dir(self, method, column, seed):
         return os.path.join(self.out, "pytorch", "runs", f"{_name(method, column)}-seed{seed}")
@@ -177,22 +196,22 @@ class Study:
                               channels=config.data.channel_count, resize=config.data.resize,
                               num_samples=self.protocol.eval_samples)
 
-    def train_tfklgan(self, method, column, seed):
-        """The table runner's run of the cell (resumed if interrupted), then
-        its final generator's samples as samples.npz, as scripts/sample.py
-        writes them."""
+    def train_tfklgan(self, method, column, seed, framework="tfklgan"):
+        """The table runner's run of the cell in one tfklgan variant (resumed
+        if interrupted), then its final generator's samples as samples.npz,
+        as scripts/sample.py writes them."""
         from tfklgan import scoring
-        path = self.tfklgan_dir(method, column, seed)
+        path = self.tfklgan_dir(method, column, seed, framework)
         samples = os.path.join(path, "samples.npz")
         if not os.path.isfile(samples):
-            run_cell(_cell(method, column), seed, self.table_options, path, TABLE)
+            run_cell(_cell(method, column, framework), seed, self.table_options, path, TABLE)
             generated, _ = scoring.open_generated(path, scoring.ScoringOptions(
                 num_samples=self.protocol.eval_samples, use_ema=False))
             np.savez(samples + ".tmp.npz", x=np.concatenate(list(generated.batches(200))))
             os.replace(samples + ".tmp.npz", samples)
         return samples
 
-    def train_pytorch(self, method, column, seed):
+    def train_pytorch(self, method, column, seed, framework="pytorch"):
         """The PyTorch trainer on the same images and settings, in its own
         process; a run that was interrupted starts again (it keeps no
         checkpoint)."""
@@ -243,7 +262,7 @@ class Study:
         """[(seed, method, column, framework)], a seed's runs together, so a
         partial study is balanced between the frameworks."""
         return [(seed, method, column, framework) for seed in self.options.seeds
-                for method, column in CELLS for framework in FRAMEWORKS]
+                for method, column in CELLS for framework in self.options.frameworks]
 
     def run(self):
         """Trains and scores every planned run not done yet, then writes the
@@ -261,8 +280,8 @@ class Study:
                 print(f"run {index + 1} of {len(planned)}: {framework}, {method}, {column}, "
                       f"seed {seed} ({elapsed / 60:.0f}m elapsed)", file=sys.stderr,
                       flush=True)
-            train = self.train_tfklgan if framework == "tfklgan" else self.train_pytorch
-            samples = None if done else train(method, column, seed)
+            train = self.train_pytorch if framework == "pytorch" else self.train_tfklgan
+            samples = None if done else train(method, column, seed, framework)
             records.append(self.score(framework, method, column, seed, samples))
             write_report(records, self.out, self.protocol)
         return records
@@ -271,13 +290,15 @@ class Study:
 # ------------------------------------------------------------------ report
 
 def cell_summary(records, method, column):
-    """Per framework {score: (mean, std, n)}; per score the Welch difference."""
+    """Per framework {score: (mean, std, n)}; per tfklgan variant and score the
+    Welch difference against PyTorch."""
     chosen = [r for r in records if (r["method"], r["column"]) == (method, column)]
     by = {f: [r for r in chosen if r["framework"] == f] for f in FRAMEWORKS}
     summary = {f: {s: (*mean_std([r[s] for r in rows]), len(rows)) for s in SCORES}
                for f, rows in by.items()}
-    differences = {s: welch_difference([r[s] for r in by["tfklgan"]],
-                                       [r[s] for r in by["pytorch"]]) for s in SCORES}
+    differences = {f: {s: welch_difference([r[s] for r in by[f]],
+                                           [r[s] for r in by["pytorch"]]) for s in SCORES}
+                   for f in TFKLGAN_VARIANTS}
     return summary, differences
 
 
@@ -309,27 +330,34 @@ def write_report(records, out, protocol):
              f"generator gives {protocol.eval_samples} uint8 samples, scored against the same "
              f"saved reference per seed ({protocol.real_samples} images of the "
              f"{protocol.real_split} split, the shipped MNIST classifier). "
-             "Difference: tfklgan minus PyTorch, Welch's 95% confidence interval and t-test.",
+             "Difference: tfklgan minus PyTorch, Welch's 95% confidence interval and t-test. "
+             "tfklgan variants: Keras' Adam eps (as the Table I proxy runs train: eps added "
+             "to sqrt(v) before the bias correction) and PyTorch's Adam eps "
+             "(`--adam_epsilon=torch`, the reference's update).",
              "", f"Scored on: {'; '.join(machines)}.", ""]
-    lines += ["| cell | score | tfklgan | PyTorch | difference (95% CI) | Welch p |",
-              "|---|---|---|---|---|---|"]
+    variants = [f for f in TFKLGAN_VARIANTS if any(r["framework"] == f for r in records)]
+    lines += ["| cell | score | tfklgan variant | tfklgan | PyTorch | difference (95% CI) | "
+              "Welch p |", "|---|---|---|---|---|---|---|"]
     verdicts = []
     for method, column in CELLS:
         summary, differences = cell_summary(records, method, column)
         for score in SCORES:
-            (mt, st, nt), (mp, sp, n_p) = summary["tfklgan"][score], summary["pytorch"][score]
-            value, (low, high), p = differences[score]
-            ci = "n/a" if math.isnan(low) else f"{value:+.3g} ({low:+.3g} to {high:+.3g})"
-            lines.append(f"| {method}, {column} | {score} | {fmt(mt, st)} (n={nt}) | "
-                         f"{fmt(mp, sp)} (n={n_p}) | {ci} | "
-                         f"{'n/a' if math.isnan(p) else f'{p:.2g}'} |")
-        verdicts.append(f"- **{method}, {column}** (FID): "
-                        f"{verdict(differences['fid'])}.")
+            mp, sp, n_p = summary["pytorch"][score]
+            for framework in variants:
+                mt, st, nt = summary[framework][score]
+                value, (low, high), p = differences[framework][score]
+                ci = "n/a" if math.isnan(low) else f"{value:+.3g} ({low:+.3g} to {high:+.3g})"
+                lines.append(f"| {method}, {column} | {score} | "
+                             f"{FRAMEWORK_NAMES[framework].removeprefix('tfklgan ')} | "
+                             f"{fmt(mt, st)} (n={nt}) | {fmt(mp, sp)} (n={n_p}) | {ci} | "
+                             f"{'n/a' if math.isnan(p) else f'{p:.2g}'} |")
+        verdicts += [f"- **{method}, {column}**, {FRAMEWORK_NAMES[framework]} (FID): "
+                     f"{verdict(differences[framework]['fid'])}." for framework in variants]
     lines += ["", "## Verdicts", "", *verdicts]
     lines += ["", "## MBD's effect on KL-GAN in each framework", "",
               "FID without MBD minus FID with MBD (positive: MBD helps), Welch's 95% "
               "interval; the paper reports 237.4 - 20.2 = +217.2.", ""]
-    for framework in FRAMEWORKS:
+    for framework in [*variants, "pytorch"]:
         fids = {column: [r["fid"] for r in records if (r["framework"], r["method"],
                                                         r["column"]) == (framework, "klgan",
                                                                          column)]
