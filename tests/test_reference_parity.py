@@ -12,6 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 import scipy.stats
+import tensorflow as tf
 
 from tfklgan.reproduce import parity
 from tfklgan.reproduce.protocols import PROTOCOLS
@@ -20,7 +21,7 @@ from tfklgan.reproduce.stats import welch_difference
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 try:
-    import torch  # noqa: F401
+    import torch
     HAVE_TORCH = True
 except ImportError:
     HAVE_TORCH = False
@@ -152,3 +153,113 @@ def test_the_reference_study_is_one_command_and_refuses_another_protocol():
                            "reference_parity"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "reference_parity runs the cpu protocol; add --protocol=cpu" in proc.stderr
+
+
+# ------------------------------------------- one step, weight for weight
+
+def _torch_weights(layer):
+    """A Keras layer's (weight, bias) in PyTorch's layouts: Dense [out, in],
+    convolutions [out, in, kh, kw], transposed convolutions [in, out, kh, kw]."""
+    kernel, bias = (v.numpy() for v in layer.weights)
+    if kernel.ndim == 4:  # Conv2D and SpaceToDepthConv2D [kh, kw, in, out];
+        return kernel.transpose(3, 2, 0, 1), bias  # Conv2DTranspose [kh, kw, out, in]
+    return (kernel.T if kernel.ndim == 2 else kernel), bias
+
+
+def _copy_into_torch(gan, generator, discriminator):
+    """tfklgan's weights into the reference's modules. The generator's first
+    Dense feeds a reshape to [2, 2, 4w] (NHWC) where PyTorch views [4w, 2, 2]
+    (NCHW): its outputs and the LayerNorm after it are permuted to match."""
+    import torch
+    layers = [layer for layer in gan.generator._flatten_layers(include_self=False)
+              if layer.weights]
+    latent, project, norm, *rest = layers
+    generator.mu.data, generator.log_sigma.data = (torch.tensor(v.numpy())
+                                                   for v in latent.weights)
+    c = project.units // 4
+    order = np.array([(h * 2 + x) * c + k for k in range(c) for h in range(2)
+                      for x in range(2)])
+    kernel, bias = (v.numpy() for v in project.weights)
+    generator.project.weight.data = torch.tensor(kernel[:, order].T.copy())
+    generator.project.bias.data = torch.tensor(bias[order])
+    gamma, beta = (v.numpy() for v in norm.weights)
+    generator.norm.weight.data, generator.norm.bias.data = (torch.tensor(gamma[order]),
+                                                            torch.tensor(beta[order]))
+    disc = gan.discriminator
+    keras_layers = rest + [layer for layer in disc.trunk.layers if layer.weights] + (
+        [disc.head] if disc.head is not None else [])
+    modules = [m for m in [*generator.body.modules(), *discriminator.trunk.modules(),
+                           discriminator.logit] if m is not None and
+               list(m.parameters(recurse=False))]
+    assert len(keras_layers) == len(modules)
+    for layer, module in zip(keras_layers, modules, strict=True):
+        weight, bias = _torch_weights(layer)
+        assert tuple(module.weight.shape) == weight.shape, (layer.name, module)
+        module.weight.data, module.bias.data = torch.tensor(weight.copy()), torch.tensor(bias)
+    if disc.minibatch is not None:
+        discriminator.mbd.data = torch.tensor(disc.minibatch.weights[0].numpy().reshape(
+            discriminator.mbd.shape))
+
+
+def _weight_deltas_after_steps(method, column, placement, monkeypatch, steps=3):
+    """Trains tfklgan's cell (width 4) and the reference, started from the same
+    weights, on the same batches and latents; returns the per-layer
+    (tfklgan, PyTorch) weight changes of D's kernels and the two losses."""
+    from reference import pytorch_gan
+    from tfklgan.training import build_gan
+    study = parity.Study(parity.ParityOptions(root=ROOT))
+    config = study.config(method, column, 1).replace(width=4, adam_epsilon=placement)
+    gan = build_gan(config)
+    generator, discriminator, step = pytorch_gan.build(
+        method, config.network.minibatch_discrimination, 4, 64, channels=1,
+        g_lr=config.optimizer.g_lr, d_lr=config.optimizer.d_lr)
+    _copy_into_torch(gan, generator, discriminator)
+    latents = []
+    draw = gan._latents_and_labels
+
+    def recorded(*args):
+        values = draw(*args)
+        latents.append(values[0].numpy())
+        return values
+    kernels = [layer for layer in gan.discriminator.trunk.layers if layer.weights]
+    before = [_torch_weights(layer)[0] for layer in kernels]
+    modules = [m for m in discriminator.trunk.modules() if list(m.parameters(recurse=False))]
+    images = np.random.default_rng(0).uniform(-1, 1, (steps, 64, 32, 32, 1)).astype(np.float32)
+    loss_names = {"klgan": "skl", "r1gan": "d_loss"}
+    losses = []
+    with monkeypatch.context() as patch:  # the reference draws tfklgan's latents
+        patch.setattr(gan, "_latents_and_labels", recorded)
+        patch.setattr(torch, "randn", lambda *shape, **kw: torch.tensor(latents.pop(0)))
+        for batch in images:
+            gan.reset_metrics()
+            logs = gan.train_step(tf.constant(batch))
+            ours = float(logs[loss_names[method]]) + (
+                config.objective.r1_gamma * float(logs["r1_penalty"])
+                if method == "r1gan" else 0.0)
+            losses.append((ours, step(torch.tensor(batch).permute(0, 3, 1, 2).contiguous())))
+    deltas = [(_torch_weights(layer)[0] - w0, module.weight.detach().numpy() - w0)
+              for layer, module, w0 in zip(kernels, modules, before, strict=True)]
+    return deltas, losses
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="the reference trainer needs PyTorch "
+                    "(pip install -e \".[reference]\")")
+@pytest.mark.parametrize("method,column", [("klgan", "with MBD"), ("r1gan", "without MBD")])
+def test_three_steps_equal_the_references_weight_for_weight(method, column, monkeypatch):
+    # With PyTorch's placement of Adam's eps the losses agree to float32
+    # rounding and all but a few weights move alike: a weight whose gradient
+    # is rounding noise (|g| near eps) moves by about +-lr in either
+    # framework, its sign set by the noise. With Keras' placement, R1-GAN's
+    # first updates of weights with small gradients differ by a large part
+    # of their size in several per cent of a layer.
+    def differing(deltas):  # per D kernel: share of weights off by > 10% of its largest change
+        return [float(np.mean(np.abs(ours - reference) > 0.1 * np.abs(reference).max()))
+                for ours, reference in deltas]
+
+    deltas, losses = _weight_deltas_after_steps(method, column, "torch", monkeypatch)
+    for ours, reference in losses:
+        assert ours == pytest.approx(reference, rel=1e-4)
+    assert max(differing(deltas)) <= 0.01
+    if method == "r1gan":
+        deltas, _ = _weight_deltas_after_steps(method, column, "keras", monkeypatch)
+        assert max(differing(deltas)) >= 0.02
