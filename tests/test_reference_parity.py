@@ -76,7 +76,8 @@ def test_a_tiny_study_trains_scores_reports_and_resumes(tmp_path, tiny_protocol)
         args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
         x = np.load(args["data"])["x"]
         rng = np.random.default_rng(int(args["seed"]))
-        np.savez(args["out"], x=x[rng.permutation(len(x))[:int(args["num_samples"])]])
+        np.savez(args["out"], x=x[rng.permutation(len(x))[:int(args["num_samples"])]],
+                 torch_version="stand-in")
     '''))
     options = parity.ParityOptions(results_dir=str(tmp_path), seeds=(1, 2), root=str(tmp_path),
                                    progress=False)
@@ -93,6 +94,8 @@ def test_a_tiny_study_trains_scores_reports_and_resumes(tmp_path, tiny_protocol)
         fids[r["framework"]].append(r["fid"])
         assert r["protocol"]["real"]["source"]["seed"] == r["seed"]  # the seed's own reference
         assert len(r["samples_sha256"]) == 64
+    run = json.loads((out / "pytorch" / "runs" / "klgan-with_MBD-seed1" / "run.json").read_text())
+    assert run["torch_version"] == "stand-in" and "ONEDNN_MAX_CPU_ISA" in run["environment"]
     assert max(fids["pytorch"]) < 0.5 * min(fids["tfklgan"] + fids["tfklgan_torch_eps"])
     for framework, placement in (("tfklgan", "keras"), ("tfklgan_torch_eps", "torch")):
         run = out / framework / "runs" / "klgan-with_MBD-seed1" / "config.json"

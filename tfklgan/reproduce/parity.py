@@ -231,10 +231,13 @@ class Study:
         if proc.returncode != 0:
             raise RuntimeError(f"the PyTorch trainer failed ({' '.join(command)}): "
                                f"{proc.stderr.strip()[-2000:]}")
+        with np.load(samples) as written:
+            torch_version = str(written["torch_version"])
         with open(os.path.join(path, "run.json"), "w") as handle:
             # the trainer's process inherits the oneDNN cap: PyTorch's oneDNN
             # kernels follow it too, so it is part of what a rerun must match
             json.dump({"command": command[1:], "seconds": round(time.time() - started, 1),
+                       "torch_version": torch_version,
                        "environment": {k: os.environ.get(k) for k in TORCH_ENVIRONMENT},
                        "machine": fingerprint.current()}, handle, indent=2)
         return samples
