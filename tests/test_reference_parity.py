@@ -57,6 +57,18 @@ def test_a_cell_the_reference_does_not_implement_is_refused():
         parity.ParityOptions(frameworks=("tensorflow",))
 
 
+def test_the_cpu_proxy_keeps_keras_eps_and_the_variant_takes_pytorchs():
+    # the Table I flagfiles give the authors' placement; the CPU protocol keeps
+    # the one its published runs were made with; the study's variant overrides it
+    from tfklgan.cli import config_from_flagfile
+    assert config_from_flagfile("configs/table1/r1gan.flags", ROOT).optimizer.adam_epsilon \
+        == "torch"
+    study = parity.Study(parity.ParityOptions(root=ROOT))
+    assert study.config("r1gan", "without MBD", 1).optimizer.adam_epsilon == "keras"
+    assert study.config("r1gan", "without MBD", 1,
+                        "tfklgan_torch_eps").optimizer.adam_epsilon == "torch"
+
+
 @pytest.fixture
 def tiny_protocol(monkeypatch):
     tiny = dataclasses.replace(PROTOCOLS["cpu"]["klgan_table1"], width=4, steps=3,

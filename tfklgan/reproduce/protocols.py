@@ -14,6 +14,8 @@ class Protocol:
     losses, optimizer, learning rates, initialisation and architecture.
 
     image_size: None keeps the table's own size (the digits are resized to it).
+    adam_epsilon: where Adam adds eps; "keras", as the published CPU proxy runs
+      were made (the Table I flagfiles give "torch", the authors' placement).
     eval_points: evaluations during training (the FID-versus-step plots).
     eval_samples: generated images per evaluation; real_samples real images
       of `real_split` form the reference.
@@ -30,6 +32,7 @@ class Protocol:
     seeds: Tuple[int, ...]
     image_size: Optional[int] = None
     feature_network: str = "classifier"
+    adam_epsilon: str = "keras"
 
 
 def _cpu_protocols():
@@ -54,8 +57,6 @@ def _cpu_protocols():
 
 
 PROTOCOLS = {"cpu": _cpu_protocols()}
-
-
 
 
 # oneDNN picks its kernels by the CPU's instruction set (AVX2 and AVX-512

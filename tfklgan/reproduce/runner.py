@@ -103,7 +103,8 @@ def cell_config(cell, seed, options, out_dir, table_name=None):
         return config.replace(
             image_size=protocol.image_size or config.data.image_size,
             width=protocol.width, batch_size=protocol.batch_size, steps=protocol.steps,
-            precision="float32", eval_samples=protocol.eval_samples,
+            precision="float32", adam_epsilon=protocol.adam_epsilon,
+            eval_samples=protocol.eval_samples,
             eval_split=protocol.real_split, eval_real_samples=protocol.real_samples,
             eval_feature_network=protocol.feature_network,
             inception_path=options.inception_path, classifier_path=options.classifier_path,
