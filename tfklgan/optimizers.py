@@ -71,8 +71,8 @@ class _TorchEpsilon:
         theta -= lr / (1 - beta1^t) * m_t / (sqrt(v_t) / sqrt(1 - beta2^t) + eps)
 
     Keras has no option for it, hence this override of `update_step`; the
-    moments and the decoupled weight decay (applied before, as both do) are
-    Keras' own.
+    optimizer's state (moments, step count) and the decoupled weight decay
+    (applied before the step, as in PyTorch) stay Keras' own.
     """
 
     def update_step(self, gradient, variable, learning_rate):
