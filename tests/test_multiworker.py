@@ -21,6 +21,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+import warm_scripts
 from test_training import ROOT, TINY, TRAIN, run_script
 
 pytestmark = pytest.mark.slow
@@ -46,9 +47,8 @@ def run_workers(args, workers=2, timeout=300, sigterm=None):
     for index in range(workers):
         tf_config = {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}}
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps(tf_config))
-        procs.append(subprocess.Popen([sys.executable, TRAIN, "--strategy=multiworker", *args],
-                                      cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+        procs.append(warm_scripts.popen([sys.executable, TRAIN, "--strategy=multiworker",
+                                         *args], ROOT, env))
     if sigterm:
         index, metrics, step = sigterm
         deadline = time.time() + timeout

@@ -11,10 +11,10 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 
 import pytest
+import warm_scripts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = ["--steps=6", "--width=4", "--latent_dim=8", "--sample_every=3",
@@ -90,8 +90,10 @@ def repo_copy(tmp_path_factory):
 
 
 def _run(args, cwd, env_extra=None):
+    """Runs a command; the project's scripts fork from a warm interpreter
+    (tests/warm_scripts.py)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env_extra or {}))
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return warm_scripts.run(args, str(cwd), env)
 
 
 # Commands that use the quickstart run (trained first in their test) or what

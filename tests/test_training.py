@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+import warm_scripts
 from absl import flags
 
 from tfklgan.cli import config_from_flags, define_train_flags
@@ -27,13 +28,15 @@ TINY = ["--width=4", "--latent_dim=8", "--batch_size=16", "--max_examples=64",
 
 
 def run_script(script, *args, cwd=ROOT, script_log_defaults=False):
-    """Runs a script; with `script_log_defaults`, under its own logging defaults
-    (no TF_CPP_MIN_LOG_LEVEL from the environment), as a user runs it."""
+    """Runs a script, forked from a warm interpreter (tests/warm_scripts.py); with
+    `script_log_defaults`, cold and under its own logging defaults (no
+    TF_CPP_MIN_LOG_LEVEL from the environment), as a user runs it."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    if script_log_defaults:
+    if script_log_defaults:  # and cold: what a user sees includes TensorFlow's start
         env.pop("TF_CPP_MIN_LOG_LEVEL")
-    return subprocess.run([sys.executable, script, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+        return subprocess.run([sys.executable, script, *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=600)
+    return warm_scripts.run([sys.executable, script, *args], cwd, env)
 
 
 def tiny_config(tmp_path, **kw):
@@ -476,8 +479,7 @@ def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
     for _ in range(4):
         resume = ["--resume"] if (logdir / "config.json").exists() else []
         size = metrics.stat().st_size if metrics.exists() else 0
-        proc = subprocess.Popen([sys.executable, *args, *resume], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = warm_scripts.popen([sys.executable, *args, *resume], ROOT, env, capture=False)
         # wait until this process trains (a new metrics row), then kill it soon after
         deadline = time.time() + 300
         while proc.poll() is None and time.time() < deadline and not (
@@ -505,8 +507,7 @@ def test_runs_killed_at_random_moments_end_as_an_uninterrupted_run(tmp_path):
     logdir = tmp_path / "preempted"
     args = [*common, f"--logdir={logdir}"]
     metrics = logdir / "metrics.csv"
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = warm_scripts.popen([sys.executable, *args], ROOT, env)
     # at a seeded step well before the end: a signal after the last step lets
     # the run complete (tested above), which is not what this part tests
     signal_at = int(rng.integers(2, 16)) * 2
