@@ -100,6 +100,7 @@ def test_table1_cells_benchmark_their_own_flagfile_settings():
         "per_pixel"
 
 
+@pytest.mark.slow
 def test_pytorch_comparison_child_times_tfklgan_cells_and_summarizes_rounds():
     proc = subprocess.run([sys.executable, BENCHMARK_PYTORCH, "--child=tfklgan", "--widths=4",
                            "--methods=r1gan", "--mbd=false,true", "--batch_size=8",

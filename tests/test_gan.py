@@ -258,6 +258,7 @@ def test_mixed_bfloat16_trains_with_float32_losses():
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 def test_jit_compile_trains_deterministically():
     # XLA draws other random numbers than the CPU kernels for the same
     # stateless seed, so jit and non-jit runs are compared only with themselves.

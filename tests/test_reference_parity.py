@@ -78,6 +78,7 @@ def tiny_protocol(monkeypatch):
     return tiny
 
 
+@pytest.mark.slow
 def test_a_tiny_study_trains_scores_reports_and_resumes(tmp_path, tiny_protocol):
     # A stand-in trainer that "generates" the training images themselves: its
     # samples are real digits, so its FID must be far below an untrained

@@ -137,6 +137,7 @@ def test_resume_continues_exactly(tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
 def test_alternating_method_resumes_exactly(tmp_path):
     cfg = dict(method="wgan_gp", n_critic=2, minibatch_discrimination=False, ema_decay=0.0)
     whole = train(tiny_config(tmp_path / "a", steps=4, **cfg))

@@ -211,7 +211,7 @@ class Study:
             os.replace(samples + ".tmp.npz", samples)
         return samples
 
-    def train_pytorch(self, method, column, seed, framework="pytorch"):
+    def train_pytorch(self, method, column, seed):
         """The PyTorch trainer on the same images and settings, in its own
         process; a run that was interrupted starts again (it keeps no
         checkpoint)."""
@@ -283,8 +283,12 @@ class Study:
                 print(f"run {index + 1} of {len(planned)}: {framework}, {method}, {column}, "
                       f"seed {seed} ({elapsed / 60:.0f}m elapsed)", file=sys.stderr,
                       flush=True)
-            train = self.train_pytorch if framework == "pytorch" else self.train_tfklgan
-            samples = None if done else train(method, column, seed, framework)
+            if done:
+                samples = None
+            elif framework == "pytorch":
+                samples = self.train_pytorch(method, column, seed)
+            else:
+                samples = self.train_tfklgan(method, column, seed, framework)
             records.append(self.score(framework, method, column, seed, samples))
             write_report(records, self.out, self.protocol)
         return records
