@@ -24,6 +24,7 @@ import atexit
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,7 +71,15 @@ class _Server:
 
 
 _servers = {}
-atexit.register(lambda: [server.close() for server in _servers.values()])
+# the children's output and status files, removed when this process ends
+_files = tempfile.mkdtemp(prefix="tfklgan-warm-")
+
+
+@atexit.register
+def _close_all():
+    for server in _servers.values():
+        server.close()
+    shutil.rmtree(_files, ignore_errors=True)
 
 
 def _server(env):
@@ -87,7 +96,7 @@ class WarmProcess:
     `subprocess.Popen` the tests use."""
 
     def __init__(self, script, args, cwd, env, capture):
-        self._dir = tempfile.mkdtemp(prefix="tfklgan-warm-")
+        self._dir = tempfile.mkdtemp(dir=_files)
         self._paths = {name: os.path.join(self._dir, name) for name in ("out", "err", "status")}
         if not capture:
             self._paths.update(out=os.devnull, err=os.devnull)
@@ -126,6 +135,7 @@ class WarmProcess:
             path = self._paths[name]
             texts.append(None if path == os.devnull else
                          open(path, errors="replace").read())
+        shutil.rmtree(self._dir, ignore_errors=True)
         return tuple(texts)
 
 
@@ -193,9 +203,12 @@ def _child(request):
 def _write_status(path, status):
     code = os.waitstatus_to_exitcode(status)
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(str(code))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as handle:
+            handle.write(str(code))
+        os.replace(tmp, path)
+    except FileNotFoundError:  # the tests' process ended and removed its files
+        pass
 
 
 def serve():
