@@ -89,6 +89,24 @@ def repo_copy(tmp_path_factory):
     return copy
 
 
+@pytest.fixture(scope="module")
+def fresh_home():
+    """A new HOME for each test, its ~/.cache/tfklgan empty but for the fused
+    kernels' library, built once (its build is tested in tests/test_native.py):
+    every command still decodes its data and computes its references anew."""
+    from tfklgan import native
+    library = native._build(native._compiler()) if native.unavailable_reason() is None \
+        else None
+
+    def make(tmp_path):
+        if library:
+            cache = tmp_path / ".cache" / "tfklgan"
+            os.makedirs(cache)
+            shutil.copy2(library, cache / os.path.basename(library))
+        return {"HOME": str(tmp_path)}
+    return make
+
+
 def _run(args, cwd, env_extra=None):
     """Runs a command; the project's scripts fork from a warm interpreter
     (tests/warm_scripts.py)."""
@@ -102,9 +120,9 @@ def _run(args, cwd, env_extra=None):
 USES_THE_QUICKSTART_RUN = r"(runs|exports|samples)/quickstart|stats/|^make |quickstart\.flags$"
 
 
-def _run_commands(commands, repo_copy, tmp_path):
-    """Runs each command by its rule; returns [(command, ok, stderr tail)]."""
-    env = {"HOME": str(tmp_path)}  # caches go to a fresh ~/.cache/tfklgan
+def _run_commands(commands, repo_copy, tmp_path, env):
+    """Runs each command by its rule in `env` (fresh_home's); returns
+    [(command, ok, stderr tail)]."""
     venv = tmp_path / "venv"      # the Makefile's, with the install marked done
     os.makedirs(venv / "bin", exist_ok=True)
     (venv / ".installed").touch()
@@ -132,12 +150,13 @@ def _run_commands(commands, repo_copy, tmp_path):
 
 
 @pytest.mark.slow
-def test_readme_commands_on_the_quickstart_run_work_as_written_offline(repo_copy, tmp_path):
+def test_readme_commands_on_the_quickstart_run_work_as_written_offline(repo_copy, tmp_path,
+                                                                      fresh_home):
     commands = [c for c in readme_commands() if re.search(USES_THE_QUICKSTART_RUN, c)]
     first = [c for c in commands if c.startswith("python") and c.endswith("quickstart.flags")]
     assert len(first) == 1  # the quickstart training, which the others use
     results = _run_commands(first + [c for c in commands if c not in first], repo_copy,
-                            tmp_path)
+                            tmp_path, fresh_home(tmp_path))
     failed = [(c, e) for c, ok, e in results if not ok]
     assert not failed, failed
     assert len(results) >= 9
@@ -145,9 +164,9 @@ def test_readme_commands_on_the_quickstart_run_work_as_written_offline(repo_copy
 
 
 @pytest.mark.slow
-def test_the_other_readme_commands_work_as_written_offline(repo_copy, tmp_path):
+def test_the_other_readme_commands_work_as_written_offline(repo_copy, tmp_path, fresh_home):
     commands = [c for c in readme_commands() if not re.search(USES_THE_QUICKSTART_RUN, c)]
-    results = _run_commands(commands, repo_copy, tmp_path)
+    results = _run_commands(commands, repo_copy, tmp_path, fresh_home(tmp_path))
     failed = [(c, e) for c, ok, e in results if not ok]
     assert not failed, failed
     assert len(results) >= 8
@@ -159,10 +178,10 @@ def readme_python_blocks():
 
 
 @pytest.mark.slow
-def test_readme_training_from_python_runs_as_written(repo_copy, tmp_path):
+def test_readme_training_from_python_runs_as_written(repo_copy, tmp_path, fresh_home):
     block = next(b for b in readme_python_blocks() if "TrainConfig.from_flat" in b)
     script = tmp_path / "from_python.py"
     script.write_text(block + "\nassert resumed.step == 40 and result.step == 20\n")
-    proc = _run([sys.executable, str(script)], repo_copy, {"HOME": str(tmp_path)})
+    proc = _run([sys.executable, str(script)], repo_copy, fresh_home(tmp_path))
     assert proc.returncode == 0, proc.stderr[-1500:]
     assert proc.stdout.split()[:3] == ["klgan", "8e-05", "20"]
