@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -114,6 +115,23 @@ def _run(args, cwd, env_extra=None):
     return warm_scripts.run(args, str(cwd), env)
 
 
+def _make(target, venv, cwd, env):
+    """`make TARGET` with the Makefile's venv and interpreter: make expands the
+    recipe (`make -n`), and its commands run one by one, the scripts warm, the
+    first failure ending the target as make would."""
+    variables = [f"VENV={venv}", f"PYTHON={sys.executable}"]
+    recipe = subprocess.run(["make", "-n", target, *variables], cwd=str(cwd),
+                            env=dict(os.environ, **env), capture_output=True, text=True)
+    if recipe.returncode != 0:
+        return recipe
+    proc = recipe
+    for command in re.sub(r"\\\n\s*", " ", recipe.stdout).splitlines():
+        proc = _run(shlex.split(command), cwd, env)
+        if proc.returncode != 0:
+            break
+    return proc
+
+
 # Commands that use the quickstart run (trained first in their test) or what
 # the commands before them wrote; the others run in a test of their own, so
 # that the two halves can run in parallel.
@@ -133,8 +151,7 @@ def _run_commands(commands, repo_copy, tmp_path, env):
             continue
         words = shlex.split(command)
         if action == "make":
-            proc = _run(["make", words[1], f"VENV={venv}", f"PYTHON={sys.executable}"],
-                        repo_copy, env)
+            proc = _make(words[1], venv, repo_copy, env)
         else:
             proc = _run([sys.executable, *words[1:], *(detail if action == "run" else [])],
                         repo_copy, env)
