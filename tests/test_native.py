@@ -138,6 +138,21 @@ def test_the_off_switch_is_obeyed(monkeypatch):
     assert native.unavailable_reason() == "turned off by TFKLGAN_NATIVE"
 
 
+def test_build_library_refuses_in_one_line_where_the_kernels_cannot_run(monkeypatch):
+    monkeypatch.setenv("TFKLGAN_NATIVE", "0")
+    with pytest.raises(RuntimeError, match="^the fused CPU kernels cannot be built here: "
+                                           "turned off by TFKLGAN_NATIVE$"):
+        native.build_library()
+
+
+@requires_kernels
+def test_build_library_returns_the_cached_library():
+    path = native.build_library()
+    assert os.path.dirname(path) == native.cache_dir() and os.path.isfile(path)
+    modified = os.path.getmtime(path)
+    assert native.build_library() == path and os.path.getmtime(path) == modified
+
+
 @requires_kernels
 def test_a_failed_build_falls_back_to_tensorflows_ops_in_one_line(tmp_path):
     kernels()

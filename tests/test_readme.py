@@ -94,17 +94,17 @@ def repo_copy(tmp_path_factory):
 def fresh_home():
     """A new HOME for each test, its ~/.cache/tfklgan empty but for the fused
     kernels' library, built once (its build is tested in tests/test_native.py):
-    every command still decodes its data and computes its references anew."""
+    every command still decodes its data and computes its references anew.
+    TFKLGAN_CACHE points there too, whatever the caller's environment says."""
     from tfklgan import native
-    library = native._build(native._compiler()) if native.unavailable_reason() is None \
-        else None
+    library = native.build_library() if native.unavailable_reason() is None else None
 
     def make(tmp_path):
+        cache = tmp_path / ".cache" / "tfklgan"
+        os.makedirs(cache)
         if library:
-            cache = tmp_path / ".cache" / "tfklgan"
-            os.makedirs(cache)
             shutil.copy2(library, cache / os.path.basename(library))
-        return {"HOME": str(tmp_path)}
+        return {"HOME": str(tmp_path), "TFKLGAN_CACHE": str(cache)}
     return make
 
 

@@ -105,6 +105,15 @@ def _build(compiler):
     return path
 
 
+def build_library():
+    """Compiles the kernels into `cache_dir()` unless they are there; returns the
+    library's path. RuntimeError says why where they cannot be built."""
+    reason = unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"the fused CPU kernels cannot be built here: {reason}")
+    return _build(_compiler())
+
+
 def unavailable_reason():
     """Why the fused kernels cannot run in this process, or None if they can."""
     if os.environ.get("TFKLGAN_NATIVE", "1").lower() in ("0", "false", "off", "no"):
@@ -126,7 +135,7 @@ def library():
             _loaded["library"] = None
             if unavailable_reason() is None:
                 try:
-                    _loaded["library"] = tf.load_op_library(_build(_compiler()))
+                    _loaded["library"] = tf.load_op_library(build_library())
                 except (OSError, RuntimeError, tf.errors.OpError) as error:
                     print(f"tfklgan: fused CPU kernels unavailable, using TensorFlow's "
                           f"ops (same results): {error}", file=sys.stderr)
