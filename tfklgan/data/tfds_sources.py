@@ -13,7 +13,12 @@ from tfklgan.data.celeba_local import (
     check_attributes,
     local_celeba_source,
 )
-from tfklgan.data.config import DatasetUnavailableError, Source, fingerprint
+from tfklgan.data.config import (
+    DatasetUnavailableError,
+    Source,
+    fingerprint,
+    numbered_class_names,
+)
 
 
 def network_reachable(host, timeout=5.0):
@@ -68,7 +73,7 @@ def mnist_source(config):
         ds = builder.as_dataset(split="train+test", shuffle_files=False)
         return ds.map(lambda e: {"image": e["image"], "label": e["label"]})
 
-    return Source(elements, n_train + n_test, 10, tuple(str(i) for i in range(10)),
+    return Source(elements, n_train + n_test, 10, numbered_class_names(10),
                   validation=np.arange(n_train, n_train + n_test),
                   fingerprint=fingerprint("tfds", "mnist", str(builder.data_path)))
 
