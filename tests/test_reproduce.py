@@ -284,3 +284,23 @@ def test_contrasts_report_the_welch_difference_of_two_columns():
                for v in values]
     assert "a - b = +51.0" in report_lib._contrast_lines(table, results)[-1]
     assert "excludes 0" in report_lib._contrast_lines(table, results)[-1]
+
+
+def test_a_study_reports_a_row_per_cell_and_a_table_a_row_per_method():
+    from tfklgan.reproduce.tables import Cell, Table
+    cells = tuple(Cell(m, c, "x.flags", {"fid": (20.0, 2.0)} if c == "b" else {})
+                  for m in ("m", "n") for c in ("a", "b"))
+    results = [{"method": m, "column": c, "fid": v} for m in ("m", "n") for c in ("a", "b")
+               for v in ((100.0, 110.0) if c == "a" else (50.0,))]
+    by_method = Table("t", ("a", "b"), ("fid",), (1, 2), cells, "")
+    lines, summary = report_lib.main_table_lines(by_method, results)
+    assert lines[0] == "| method | paper fid (a) | ours fid (a) | paper fid (b) | ours fid (b) |"
+    assert lines[2] == "| m | n/a | 105.00 ± 7.07 (n=2) | 20.00 ± 2.00 | 50.00 (n=1) |"
+    assert len(lines) == 4 and len(summary) == 4
+    study = Table("s", ("a", "b"), ("fid",), (1, 2), cells, "", rows_by="cell")
+    lines, study_summary = report_lib.main_table_lines(study, results)
+    assert lines[0] == "| cell | paper fid | ours fid |"
+    assert lines[2:4] == ["| m, a | n/a | 105.00 ± 7.07 (n=2) |",
+                          "| m, b | 20.00 ± 2.00 | 50.00 (n=1) |"]
+    assert len(lines) == 6 and sorted(map(str, study_summary)) == sorted(map(str, summary))
+    assert TABLES["mbd_study"].rows_by == "cell" and TABLES["klgan_table1"].rows_by == "method"

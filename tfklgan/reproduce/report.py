@@ -45,8 +45,9 @@ def _machines_line(results):
 def _settings_text(results):
     """What was run, read from the runs themselves (not from the options)."""
     def values(get):
-        found = sorted({str(get(r)) for r in results})
-        return "/".join(found)
+        found = {str(get(r)) for r in results}
+        return "/".join(sorted(found, key=lambda v: (not v.isdigit(), int(v) if v.isdigit()
+                                                     else 0, v)))
     settings = [r.get("settings", {}) for r in results]
     real = [r["protocol"]["real"] for r in results]
     keys = ("dataset", "train_images", "image_size", "width", "batch_size", "init")
@@ -64,27 +65,10 @@ def _settings_text(results):
 def write_table(table, results, out_dir, protocol_name=None):
     """table.md, table.csv, plots and grids from the run results; returns the
     (method, column, metric, paper, ours, n) summary rows."""
-    methods = list(dict.fromkeys(r["method"] for r in results))
     title = f"{table.title} ({f'{protocol_name} protocol' if protocol_name else 'ad hoc'})"
     lines = [f"# {title}", "", f"Ours: {_settings_text(results)} {table.note}", ""]
-    header = ["method"]
-    for column in table.columns:
-        for metric in table.metrics:
-            header += [f"paper {metric} ({column})", f"ours {metric} ({column})"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    summary = []
-    for method in methods:
-        row = [method]
-        for column in table.columns:
-            cell = next((c for c in table.cells if c.method == method and c.column == column),
-                        None)
-            runs = [r for r in results if r["method"] == method and r["column"] == column]
-            for metric in table.metrics:
-                paper = cell.paper.get(metric, (float("nan"),) * 2) if cell else (float("nan"),) * 2
-                ours = mean_std([r[metric] for r in runs])
-                row += [fmt(*paper), fmt(*ours) + (f" (n={len(runs)})" if runs else "")]
-                summary.append((method, column, metric, paper, ours, len(runs)))
-        lines.append("| " + " | ".join(row) + " |")
+    table_lines, summary = main_table_lines(table, results)
+    lines += table_lines
     lines += _ranking_lines(table, summary)
     lines += _contrast_lines(table, results)
     lines += _fidelity_diversity_lines(table, results)
@@ -109,6 +93,43 @@ def write_table(table, results, out_dir, protocol_name=None):
     _grids(results, out_dir)
     write_hparams(results, os.path.join(out_dir, "hparams"))
     return summary
+
+
+def main_table_lines(table, results):
+    """The paper's numbers beside ours (mean ± std over seeds) as markdown
+    lines, a row per method and a column pair per cell column, or with
+    `table.rows_by == "cell"` a row per cell; and the (method, column, metric,
+    paper, ours, n) summary rows."""
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    nan_pair = (float("nan"),) * 2
+
+    def entries(method, column):
+        cell = next((c for c in table.cells if c.method == method and c.column == column), None)
+        runs = [r for r in results if r["method"] == method and r["column"] == column]
+        for metric in table.metrics:
+            paper = cell.paper.get(metric, nan_pair) if cell else nan_pair
+            ours = mean_std([r[metric] for r in runs])
+            yield ([fmt(*paper), fmt(*ours) + (f" (n={len(runs)})" if runs else "")],
+                   (method, column, metric, paper, ours, len(runs)))
+
+    summary, rows = [], []
+    if table.rows_by == "cell":
+        header = ["cell", *[f"{who} {metric}" for metric in table.metrics
+                            for who in ("paper", "ours")]]
+        for cell in table.cells:
+            if cell.method in methods:
+                parts = list(entries(cell.method, cell.column))
+                rows.append([f"{cell.method}, {cell.column}", *[x for p in parts for x in p[0]]])
+                summary += [p[1] for p in parts]
+    else:
+        header = ["method", *[f"{who} {metric} ({column})" for column in table.columns
+                              for metric in table.metrics for who in ("paper", "ours")]]
+        for method in methods:
+            parts = [p for column in table.columns for p in entries(method, column)]
+            rows.append([method, *[x for p in parts for x in p[0]]])
+            summary += [p[1] for p in parts]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows], summary
 
 
 HPARAM_SETTINGS = ("dataset", "image_size", "width", "batch_size", "n_critic", "init",

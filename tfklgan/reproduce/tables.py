@@ -22,7 +22,9 @@ class Cell:
 class Table:
     """contrasts: (label, column a, column b) pairs the report compares per
     row, mean(a) - mean(b) with its Welch 95% interval. curves_by: the FID
-    plots' x axis, "step" (generator steps) or "images" (images seen)."""
+    plots' x axis, "step" (generator steps) or "images" (images seen).
+    rows_by: the main table's rows, "method" (a column pair per cell column)
+    or "cell" (a row per cell, for a study of one method's settings)."""
     title: str
     columns: Tuple[str, ...]
     metrics: Tuple[str, ...]
@@ -31,6 +33,7 @@ class Table:
     note: str
     contrasts: Tuple[Tuple[str, str, str], ...] = ()
     curves_by: str = "step"
+    rows_by: str = "method"
 
 
 def _table1():
@@ -102,7 +105,7 @@ def _mbd_study():
                  tuple(c.column for c in cells), ("fid",), (1, 2, 3), tuple(cells),
                  "The paper's numbers (batch 1024, CelebA 32x32, 300 epochs) use "
                  "torchvision's Inception v3: compare MBD's effect, not values.",
-                 tuple(contrasts), curves_by="images")
+                 tuple(contrasts), curves_by="images", rows_by="cell")
 
 
 TABLES = {"klgan_table1": _table1(), "mnist_table": _mnist(),
