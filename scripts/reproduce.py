@@ -9,12 +9,15 @@
       --feature_network=classifier --width=8                   # ad hoc
 
   python scripts/reproduce.py mbd_study --protocol=cpu                # MBD's effect by batch size
+  python scripts/reproduce.py bf16_study --protocol=cpu               # float32 against bf16
   python scripts/reproduce.py reference_parity --protocol=cpu --torch_python=PYTHON
 
-Tables: klgan_table1, mnist_table, celeba64_sn_table, and the study
+Tables: klgan_table1, mnist_table, celeba64_sn_table, the study
 mbd_study (KL-GAN with and without MBD at batch 64, 256 and 1024, every run
 seeing 640,000 images, plus the MBD cell without its halved D learning rate;
-its table.md adds each contrast with Welch's 95% interval). Writes
+its table.md adds each contrast with Welch's 95% interval) and the study
+bf16_study (Table I's KL-GAN cells in float32 and in mixed bfloat16, oneDNN
+uncapped so that bf16 instructions are used where the CPU has them). Writes
 results/<table>/table.md (paper beside ours, the rankings and Kendall's tau),
 table.csv, plots/fid_<method>.png and grids/. Finished runs are not rerun,
 so an interrupted table resumes.

@@ -304,3 +304,22 @@ def test_a_study_reports_a_row_per_cell_and_a_table_a_row_per_method():
                           "| m, b | 20.00 ± 2.00 | 50.00 (n=1) |"]
     assert len(lines) == 6 and sorted(map(str, study_summary)) == sorted(map(str, summary))
     assert TABLES["mbd_study"].rows_by == "cell" and TABLES["klgan_table1"].rows_by == "method"
+
+
+def test_the_bf16_study_runs_table1s_klgan_cells_in_both_precisions_uncapped(monkeypatch):
+    options = ReproduceOptions(root=ROOT, protocol="cpu")
+    table = TABLES["bf16_study"]
+    configs = {c.column: cell_config(c, 1, options, "runs/x", "bf16_study") for c in table.cells}
+    assert len(configs) == 4 and len(set(run_dir_names(table))) == 4
+    table1 = {c.column: cell_config(c, 1, options, "runs/x", "klgan_table1")
+              for c in TABLES["klgan_table1"].cells if c.method == "klgan"}
+    for column, config in configs.items():
+        mbd, precision = column.split(", ")
+        assert config.run.precision == precision
+        assert config.replace(precision="float32") == table1[mbd]  # only the precision differs
+    assert PROTOCOLS["cpu"]["bf16_study"].onednn_max_isa is None
+    assert PROTOCOLS["cpu"]["klgan_table1"].onednn_max_isa == "AVX2"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert cap_onednn_isa(None) == "" and "ONEDNN_MAX_CPU_ISA" not in os.environ
+    assert [label for label, *_ in table.contrasts] == ["bf16 against float32, without MBD",
+                                                        "bf16 against float32, with MBD"]

@@ -137,6 +137,29 @@ def test_resume_continues_exactly(tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+def test_mixed_bfloat16_run_computes_in_bfloat16_with_float32_weights(tmp_path):
+    import keras
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            gan = self.model
+            seen.append({"weights": {v.dtype for v in gan.weights},
+                         "compute": {layer.compute_dtype for layer in gan.generator.layers
+                                     if layer.weights},
+                         "logs": dict(logs)})
+
+    result = train(tiny_config(tmp_path, precision="mixed_bfloat16", steps=3),
+                   extra_callbacks=[Probe()])
+    assert result.step == 3 and len(seen) == 3
+    assert all(s["weights"] == {"float32"} and s["compute"] == {"bfloat16"} for s in seen)
+    # KL-GAN's loss (the symmetric KL) and its terms, finite on every step (that they
+    # are float32 under this policy: tests/test_gan.py)
+    statistics = [s["logs"][key] for s in seen for key in ("skl", "kl_real_gen", "kl_gen_real")]
+    assert len(statistics) == 9 and all(np.isfinite(statistics))
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
+
+
 @pytest.mark.slow
 def test_alternating_method_resumes_exactly(tmp_path):
     cfg = dict(method="wgan_gp", n_critic=2, minibatch_discrimination=False, ema_decay=0.0)

@@ -5,6 +5,14 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+# oneDNN picks its kernels by the CPU's instruction set (AVX2 and AVX-512
+# kernels sum in different orders), so the CPU protocol caps it at AVX2. What
+# that buys was measured: AMD EPYC family 25 (AVX2 only) and family 26
+# (AVX-512) then repeat each other's runs bit for bit; an Intel Sapphire
+# Rapids does not (oneDNN also blocks by vendor and cache sizes). A run
+# repeats bit for bit only within one kernel fingerprint (tfklgan.fingerprint).
+PROTOCOL_CPU_ISA = "AVX2"
+
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
@@ -17,6 +25,8 @@ class Protocol:
     adam_epsilon: where Adam adds eps; "keras", as the published CPU proxy runs
       were made (the Table I flagfiles give "torch", the authors' placement).
     eval_points: evaluations during training (the FID-versus-step plots).
+    onednn_max_isa: the oneDNN ISA cap its runs train with (ONEDNN_MAX_CPU_ISA,
+      unless the user set it), or None for oneDNN's own choice.
     eval_samples: generated images per evaluation; real_samples real images
       of `real_split` form the reference.
     """
@@ -33,6 +43,7 @@ class Protocol:
     image_size: Optional[int] = None
     feature_network: str = "classifier"
     adam_epsilon: str = "keras"
+    onednn_max_isa: Optional[str] = PROTOCOL_CPU_ISA
 
 
 def _cpu_protocols():
@@ -53,24 +64,22 @@ def _cpu_protocols():
         # make the FID curves
         "mbd_study": Protocol("cpu", width=16, batch_size=64, steps=10_000, eval_points=10,
                               **common),
+        # Table I's length and scoring; oneDNN uncapped, so that CPUs with bf16
+        # instructions (AVX512_BF16, AMX) use them for both precisions alike
+        "bf16_study": Protocol("cpu", width=16, batch_size=64, steps=2000, eval_points=5,
+                               onednn_max_isa=None, **common),
     }
 
 
 PROTOCOLS = {"cpu": _cpu_protocols()}
 
 
-# oneDNN picks its kernels by the CPU's instruction set (AVX2 and AVX-512
-# kernels sum in different orders), so the CPU protocol caps it at AVX2. What
-# that buys was measured: AMD EPYC family 25 (AVX2 only) and family 26
-# (AVX-512) then repeat each other's runs bit for bit; an Intel Sapphire
-# Rapids does not (oneDNN also blocks by vendor and cache sizes). A run
-# repeats bit for bit only within one kernel fingerprint (tfklgan.fingerprint).
-PROTOCOL_CPU_ISA = "AVX2"
-
-
-def cap_onednn_isa():
-    """Caps oneDNN at PROTOCOL_CPU_ISA (ONEDNN_MAX_CPU_ISA) unless the variable
-    is set already; returns the cap in force. oneDNN reads the variable at its
-    first kernel, so this counts only before a process trains or evaluates
-    anything (`reproduce` calls it before its first run)."""
-    return os.environ.setdefault("ONEDNN_MAX_CPU_ISA", PROTOCOL_CPU_ISA)
+def cap_onednn_isa(isa=PROTOCOL_CPU_ISA):
+    """Caps oneDNN at `isa` (ONEDNN_MAX_CPU_ISA) unless the variable is set
+    already, or leaves it alone for `isa` None; returns the cap in force ("" for
+    none). oneDNN reads the variable at its first kernel, so this counts only
+    before a process trains or evaluates anything (`reproduce` calls it with
+    its protocol's cap before its first run)."""
+    if isa is None:
+        return os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+    return os.environ.setdefault("ONEDNN_MAX_CPU_ISA", isa)

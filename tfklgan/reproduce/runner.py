@@ -237,7 +237,7 @@ def reproduce(table_name, options):
     (output directory, per-run results)."""
     runs = planned_runs(table_name, options)
     if options.protocol:
-        cap_onednn_isa()
+        cap_onednn_isa(PROTOCOLS[options.protocol][table_name].onednn_max_isa)
     out_dir = os.path.join(options.results_dir, table_name)
     results = []
     started = time.time()

@@ -108,7 +108,25 @@ def _mbd_study():
                  tuple(contrasts), curves_by="images", rows_by="cell")
 
 
+def _bf16_study():
+    """Table I's KL-GAN cells in float32 and in mixed bfloat16 (the paper's
+    runs were bf16): does bf16 train as well? Its KL statistics and losses stay
+    float32 (tfklgan.losses)."""
+    cells, contrasts = [], []
+    for mbd, flagfile in (("without MBD", "klgan"), ("with MBD", "klgan_mbd")):
+        for precision in ("float32", "mixed_bfloat16"):
+            cells.append(Cell("klgan", f"{mbd}, {precision}", f"configs/table1/{flagfile}.flags",
+                              {}, (("precision", precision),)))
+        contrasts.append((f"bf16 against float32, {mbd}", f"{mbd}, mixed_bfloat16",
+                          f"{mbd}, float32"))
+    return Table("Precision study: Table I's KL-GAN cells in float32 and mixed bfloat16",
+                 tuple(c.column for c in cells), ("fid", "recall"), (1, 2, 3), tuple(cells),
+                 "Both precisions run on the same kernels (oneDNN uncapped), so a CPU "
+                 "with bf16 instructions uses them.", tuple(contrasts), rows_by="cell")
+
+
 TABLES = {"klgan_table1": _table1(), "mnist_table": _mnist(),
-          "celeba64_sn_table": _celeba64(), "mbd_study": _mbd_study()}
+          "celeba64_sn_table": _celeba64(), "mbd_study": _mbd_study(),
+          "bf16_study": _bf16_study()}
 
 
