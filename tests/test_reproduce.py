@@ -214,6 +214,11 @@ def test_ranking_section_and_separation_verdict():
     assert "| klgan, without MBD | 237.40 | 3 | 30.00 ± 2.00 | 3 |" in text
     assert "Kendall's tau between the paper's ranking and ours: 1.00 (3 cells)" in text
     assert "gap 20.00 vs 3 x the best cell's seed std 3.00: the cells separate" in text
+    one_seed = [(m, c, name, paper, (ours[0], float("nan")), 1)
+                for m, c, name, paper, ours, _ in summary]
+    text = "\n".join(report_lib._ranking_lines(table, one_seed))
+    assert "gap 20.00; the best cell has one seed, so no seed std to hold it against: " \
+        "not assessed." in text and "do not separate" not in text
 
 
 @pytest.mark.slow

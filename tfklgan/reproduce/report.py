@@ -201,10 +201,14 @@ def _ranking_lines(table, summary):
             best = min(rows, key=lambda r: r[3][0])
             worst = max(rows, key=lambda r: r[3][0])
             gap, std = worst[3][0] - best[3][0], best[3][1]
-            verdict = "separate" if math.isfinite(std) and gap > 3 * std else "do not separate"
+            against = (f" vs 3 x the best cell's seed std {3 * std:.2f}: the cells "
+                       f"{'separate' if gap > 3 * std else 'do not separate'}"
+                       if math.isfinite(std) else
+                       "; the best cell has one seed, so no seed std to hold it against: "
+                       "not assessed")
             lines.append(f"Separation: best cell {best[0]}, {best[1]} ({fmt(*best[3])}), "
-                         f"worst {worst[0]}, {worst[1]} ({fmt(*worst[3])}); gap {gap:.2f} "
-                         f"vs 3 x the best cell's seed std {3 * std:.2f}: the cells {verdict}.")
+                         f"worst {worst[0]}, {worst[1]} ({fmt(*worst[3])}); gap {gap:.2f}"
+                         f"{against}.")
     return lines
 
 
