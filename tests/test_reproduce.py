@@ -20,6 +20,7 @@ from tfklgan.reproduce import (
     cap_onednn_isa,
     cell_config,
     kendall_tau,
+    planned_runs,
     prediction_interval,
     ranks,
     reproduce,
@@ -328,3 +329,33 @@ def test_the_bf16_study_runs_table1s_klgan_cells_in_both_precisions_uncapped(mon
     assert cap_onednn_isa(None) == "" and "ONEDNN_MAX_CPU_ISA" not in os.environ
     assert [label for label, *_ in table.contrasts] == ["bf16 against float32, without MBD",
                                                         "bf16 against float32, with MBD"]
+
+
+def test_progress_estimates_time_left_from_the_runs_this_command_trained(tmp_path, monkeypatch,
+                                                                          capsys):
+    from tfklgan.reproduce import runner
+    options = ReproduceOptions(root=ROOT, protocol="cpu", seeds=[1], progress=True,
+                               results_dir=str(tmp_path))
+    runs = planned_runs("mbd_study", options)
+    out_dir = os.path.join(tmp_path, "mbd_study")
+    first = runner.run_dir(out_dir, *runs[0])
+    os.makedirs(first)
+    open(os.path.join(first, "result.json"), "w").write("{}")  # finished before the command
+    clock = [1000.0]
+
+    def fake_run_cell(cell, seed, options, path, table_name):
+        if not os.path.isfile(os.path.join(path, "result.json")):
+            clock[0] += 600.0  # every run trains for ten minutes
+        return {}
+
+    monkeypatch.setattr(runner.time, "time", lambda: clock[0])
+    monkeypatch.setattr(runner, "run_cell", fake_run_cell)
+    monkeypatch.setattr(runner, "write_table", lambda *args: None)
+    reproduce("mbd_study", options)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 6 and lines[0].startswith("run 2 of 7: klgan, batch 64, with MBD,")
+    assert lines[0].endswith("seed 1 (0m elapsed)")  # nothing trained yet: no estimate
+    # one run trained in 10 minutes, five left: 50 minutes (not 25: the finished run
+    # took no time)
+    assert lines[1].endswith("(10m elapsed, about 50m left)")
+    assert lines[5].startswith("run 7 of 7:") and lines[5].endswith("(50m elapsed, about 10m left)")

@@ -239,24 +239,30 @@ def reproduce(table_name, options):
     if options.protocol:
         cap_onednn_isa(PROTOCOLS[options.protocol][table_name].onednn_max_isa)
     out_dir = os.path.join(options.results_dir, table_name)
-    results = []
+    finished = [os.path.isfile(os.path.join(run_dir(out_dir, cell, seed), "result.json"))
+                for cell, seed in runs]
+    results, trained = [], 0
     started = time.time()
     for index, (cell, seed) in enumerate(runs):
-        path = run_dir(out_dir, cell, seed)
-        finished = os.path.isfile(os.path.join(path, "result.json"))
-        if options.report_only and not finished:
+        if options.report_only and not finished[index]:
             continue
-        if not finished and options.progress:
-            print(_progress(index, len(runs), cell, seed, started), file=sys.stderr, flush=True)
-        results.append(run_cell(cell, seed, options, path, table_name))
+        if not finished[index] and options.progress:
+            print(progress_line(index, len(runs), cell, seed, time.time() - started, trained,
+                                finished.count(False) - trained), file=sys.stderr, flush=True)
+        results.append(run_cell(cell, seed, options, run_dir(out_dir, cell, seed), table_name))
+        trained += not finished[index]
     if results:
         write_table(TABLES[table_name], results, out_dir, options.protocol)
     return out_dir, results
 
 
-def _progress(index, total, cell, seed, started):
-    """"run 3 of 10: klgan, with MBD, seed 1 (12m elapsed, about 28m left)"."""
-    elapsed = time.time() - started
-    left = f", about {elapsed / index * (total - index) / 60:.0f}m left" if index else ""
+def progress_line(index, total, cell, seed, elapsed, trained, to_train):
+    """"run 3 of 10: klgan, with MBD, seed 1 (12m elapsed, about 28m left)":
+    run `index` (from 0) of `total`, after `trained` runs trained in `elapsed`
+    seconds by this command, with `to_train` runs (this one too) still to
+    train. The time left is the mean of the runs trained so far times the runs
+    left; runs finished before the command started take no time and count in
+    neither."""
+    left = (f", about {elapsed / trained * to_train / 60:.0f}m left" if trained else "")
     return (f"run {index + 1} of {total}: {cell.method}, {cell.column}, seed {seed} "
             f"({elapsed / 60:.0f}m elapsed{left})")
