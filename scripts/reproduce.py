@@ -11,6 +11,7 @@
   python scripts/reproduce.py mbd_study --protocol=cpu                # MBD's effect by batch size
   python scripts/reproduce.py bf16_study --protocol=cpu               # float32 against bf16
   python scripts/reproduce.py reference_parity --protocol=cpu --torch_python=PYTHON
+  python scripts/reproduce.py mbd_study --protocol=cpu --seeds=2 --publish   # into docs/results
 
 Tables: klgan_table1, mnist_table, celeba64_sn_table, the study
 mbd_study (KL-GAN with and without MBD at batch 64, 256 and 1024, every run
@@ -27,6 +28,12 @@ R1-GAN in tfklgan (as the proxy trains, and with PyTorch's placement of Adam's
 eps) and in the PyTorch reference (reference/pytorch_gan.py, run by
 --torch_python, an interpreter with PyTorch), scores all by one protocol and
 writes results/reference_parity/README.md; finished runs are kept.
+
+--publish copies the chosen finished runs' records (config, logs, scores and
+final sample grid; not the weights) from --results_dir into docs/results (or
+--published_dir), with paths relative to the repository, and writes the table
+there from every run published; a published run is never overwritten by a
+different one.
 
 --verify compares the chosen runs with the published ones (docs/results):
 bit-equal on the same kernel fingerprint, else whether each run falls in its
@@ -68,8 +75,11 @@ flags.DEFINE_string("results_dir", "results", "where results/<table>/ goes")
 flags.DEFINE_bool("verify", False, "rerun the chosen runs and compare them with the published "
                   "ones (--published_dir): bit-equal on the same kernel fingerprint, else "
                   "inside or outside the cell's 95% prediction interval")
-flags.DEFINE_string("published_dir", None, "published results to --verify against (default: "
-                    "docs/results of this repository)")
+flags.DEFINE_bool("publish", False, "copy the chosen finished runs' records (not their "
+                  "weights) from --results_dir into --published_dir with repository-relative "
+                  "paths and write the table there from every run it holds; trains nothing")
+flags.DEFINE_string("published_dir", None, "published results to --verify against or "
+                    "--publish into (default: docs/results of this repository)")
 flags.DEFINE_string("torch_python", None, "reference_parity: the Python with PyTorch that "
                     "runs the reference trainer (default: this one)")
 flags.DEFINE_integer("torch_threads", 0, "reference_parity: the trainer's threads (0: "
@@ -83,7 +93,14 @@ FLAGS = flags.FLAGS
 def main(argv):
     from tfklgan.quiet import quiet_python_logs
     quiet_python_logs()
-    from tfklgan.reproduce import TABLES, ReproduceOptions, RunPreempted, reproduce, verify
+    from tfklgan.reproduce import (
+        TABLES,
+        ReproduceOptions,
+        RunPreempted,
+        publish,
+        reproduce,
+        verify,
+    )
     if len(argv) != 2:
         raise app.UsageError(f"name one table: {sorted(TABLES)} (or reference_parity)")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,10 +116,17 @@ def main(argv):
         inception_path=FLAGS.inception_path, classifier_path=FLAGS.classifier_path,
         cache_dir=FLAGS.cache_dir, data_dir=FLAGS.data_dir, celeba_dir=FLAGS.celeba_dir,
         results_dir=FLAGS.results_dir, progress=FLAGS.progress, root=root)
+    published_dir = FLAGS.published_dir or os.path.join(root, "docs", "results")
     try:
+        if FLAGS.publish and (FLAGS.verify or FLAGS.rescore):
+            raise ValueError("--publish trains and scores nothing; drop --verify and --rescore")
+        if FLAGS.publish:
+            out_dir, new = publish(argv[1], options, published_dir)
+            print(f"published {len(new)} new runs; the table of every run in {out_dir} is "
+                  f"{os.path.join(out_dir, 'table.md')}")
+            return 0
         if FLAGS.verify:
-            report = verify(argv[1], options,
-                            FLAGS.published_dir or os.path.join(root, "docs", "results"))
+            report = verify(argv[1], options, published_dir)
             out_dir = os.path.join(options.results_dir, argv[1])
             print(open(os.path.join(out_dir, "verify.md")).read())
             return 0 if report["verdict"].startswith("consistent") else 1

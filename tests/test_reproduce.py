@@ -22,6 +22,7 @@ from tfklgan.reproduce import (
     kendall_tau,
     planned_runs,
     prediction_interval,
+    publish,
     ranks,
     reproduce,
 )
@@ -139,6 +140,44 @@ def test_klgan_table1_tiny_proxy(tmp_path, monkeypatch):
     _, again = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
                                                              "rescore": True}))
     assert again[0]["fid"] == rescored[0]["fid"]
+    # --publish: the records (not the weights) into the repository's results with
+    # paths relative to it, a seed at a time; the table is every published run's
+    repository = tmp_path / "repository"
+    published = repository / "docs" / "results"
+    one_seed = ReproduceOptions(**{**options.__dict__, "rescore": False, "seeds": [1]})
+    table_dir, new = publish("klgan_table1", one_seed, str(published), str(repository))
+    assert len(new) == 2 and "(n=1)" in open(os.path.join(table_dir, "table.md")).read()
+    _, new = publish("klgan_table1", options, str(published), str(repository))
+    assert len(new) == 2 and all("seed2" in path for path in new)
+    for path in new:
+        assert sorted(os.listdir(path)) == ["config.json", "eval.csv", "metrics.csv",
+                                            "result.json", "run.json"]
+        with open(os.path.join(path, "result.json")) as handle:
+            record = json.load(handle)
+        name = os.path.basename(path)
+        assert record["logdir"] == f"docs/results/klgan_table1/runs/{name}"
+        assert record["sample_grid"].startswith("docs/results/klgan_table1/grids/")
+        assert os.path.isfile(repository / record["sample_grid"])
+    text = open(os.path.join(table_dir, "table.md")).read()
+    assert "(n=2)" in text and str(tmp_path) not in text
+    assert len(os.listdir(os.path.join(table_dir, "grids"))) == 4
+    assert len(os.listdir(os.path.join(table_dir, "hparams"))) == 4
+    # publishing again changes nothing, from any working directory
+    monkeypatch.chdir(tmp_path)
+    assert publish("klgan_table1", options, str(published), str(repository))[1] == []
+    # a different run under a published name is refused, the published one kept
+    source = os.path.join(results[1]["logdir"], "result.json")
+    with open(source) as handle:
+        changed = {**json.load(handle), "fid": 1.0}
+    with open(source, "w") as handle:
+        json.dump(changed, handle)
+    target = os.path.join(table_dir, "runs", os.path.basename(results[1]["logdir"]), "result.json")
+    before = open(target).read()
+    with pytest.raises(ValueError, match="already holds another run .fid .*move it away"):
+        publish("klgan_table1", options, str(published), str(repository))
+    assert open(target).read() == before
+    with pytest.raises(ValueError, match="--results_dir is the published folder"):
+        publish("klgan_table1", options, options.results_dir)
 
 
 def test_every_table_cell_has_a_valid_flagfile():

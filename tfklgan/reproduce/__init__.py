@@ -9,11 +9,14 @@
 - `report`: table.md, table.csv, plots and grids from the runs' results;
 - `parity`: the reference-implementation study (tfklgan beside a PyTorch
   trainer of the authors' update rules);
+- `publish`: finished runs' records copied into the repository's results,
+  their table written there;
 - `verify`: a rerun compared with the published runs (bit-equal on the same
   kernel fingerprint, the cell's prediction interval elsewhere).
 """
 
 from tfklgan.reproduce.protocols import PROTOCOL_CPU_ISA, PROTOCOLS, Protocol, cap_onednn_isa
+from tfklgan.reproduce.publish import publish
 from tfklgan.reproduce.runner import (
     ReproduceOptions,
     RunPreempted,
@@ -30,5 +33,5 @@ from tfklgan.reproduce.verify import verify
 
 __all__ = ["PROTOCOLS", "PROTOCOL_CPU_ISA", "TABLES", "Cell", "Protocol", "ReproduceOptions",
            "RunPreempted", "Table", "cap_onednn_isa", "cell_config", "kendall_tau", "planned_runs",
-           "prediction_interval", "ranks", "reproduce", "run_cell", "run_length",
+           "prediction_interval", "publish", "ranks", "reproduce", "run_cell", "run_length",
            "swap_dataset", "verify"]

@@ -272,11 +272,17 @@ def _plots(results, out_dir, curves_by="step"):
         plt.close(fig)
 
 
+def grid_name(result):
+    """The file name of a run's final sample grid in the table's grids/."""
+    return f"{result['method']}_{result['column'].replace(' ', '_')}_seed{result['seed']}.png"
+
+
 def _grids(results, out_dir):
     os.makedirs(os.path.join(out_dir, "grids"), exist_ok=True)
     for r in results:
-        if r["sample_grid"] and os.path.isfile(r["sample_grid"]):
-            name = f"{r['method']}_{r['column'].replace(' ', '_')}_seed{r['seed']}.png"
-            shutil.copyfile(r["sample_grid"], os.path.join(out_dir, "grids", name))
+        destination = os.path.join(out_dir, "grids", grid_name(r))
+        if (r["sample_grid"] and os.path.isfile(r["sample_grid"])
+                and os.path.abspath(r["sample_grid"]) != os.path.abspath(destination)):
+            shutil.copyfile(r["sample_grid"], destination)
 
 

@@ -19,6 +19,7 @@ import math
 import os
 
 from tfklgan import fingerprint, metrics
+from tfklgan.reproduce.publish import published_runs
 from tfklgan.reproduce.report import fmt, run_fingerprint
 from tfklgan.reproduce.runner import planned_runs, reproduce, run_dir
 from tfklgan.reproduce.stats import mean_std, prediction_interval
@@ -117,7 +118,7 @@ def verify(table_name, options, published_dir):
             raise ValueError(f"no published run {path}; --verify compares with the runs in "
                              f"{published_table}: choose cells and seeds it holds")
     for cell in TABLES[table_name].cells:
-        for seed_dir in _published_seeds(published_table, cell):
+        for seed_dir in published_runs(published_table, cell):
             with open(os.path.join(seed_dir, "result.json")) as handle:
                 published[seed_dir] = json.load(handle)
     out_dir, results = reproduce(table_name, options)
@@ -136,16 +137,6 @@ def verify(table_name, options, published_dir):
     with open(os.path.join(out_dir, "verify.md"), "w") as handle:
         handle.write(report_text(report, table_metrics))
     return report
-
-
-def _published_seeds(published_table, cell):
-    runs = os.path.join(published_table, "runs")
-    prefix = f"{cell.method}-{cell.column.replace(' ', '_')}-seed"
-    if not os.path.isdir(runs):
-        return []
-    return [os.path.join(runs, name) for name in sorted(os.listdir(runs))
-            if name.startswith(prefix) and name[len(prefix):].isdigit()
-            and os.path.isfile(os.path.join(runs, name, "result.json"))]
 
 
 def _interval_text(entry):
