@@ -329,6 +329,13 @@ def test_contrasts_report_the_welch_difference_of_two_columns():
                for v in values]
     assert "a - b = +51.0" in report_lib._contrast_lines(table, results)[-1]
     assert "excludes 0" in report_lib._contrast_lines(table, results)[-1]
+    # a score in [0, 1] keeps three decimals (one decimal once printed +0.1 for 0.06)
+    table = Table("t", ("a", "b"), ("recall",), (1, 2, 3), (), "", (("a against b", "a", "b"),))
+    results = [{"method": "m", "column": c, "recall": v}
+               for c, values in (("a", (0.80, 0.82, 0.84)), ("b", (0.75, 0.76, 0.77)))
+               for v in values]
+    [*_, line] = report_lib._contrast_lines(table, results)
+    assert "a - b = +0.060 (+0." in line and "excludes 0" in line
 
 
 def test_a_study_reports_a_row_per_cell_and_a_table_a_row_per_method():

@@ -212,6 +212,12 @@ def _ranking_lines(table, summary):
     return lines
 
 
+# Decimals of a contrast's difference: FID and KID run in the tens, the
+# fidelity/diversity scores in [0, 1] (density a little above).
+CONTRAST_DECIMALS = {"inception_score": 2, "precision": 3, "recall": 3, "density": 3,
+                     "coverage": 3}
+
+
 def _contrast_lines(table, results):
     """Per declared contrast and row: mean(a) - mean(b) of each metric with its
     Welch 95% interval, and whether the interval excludes 0."""
@@ -232,9 +238,10 @@ def _contrast_lines(table, results):
                                  f"against {column_b} (n={len(b)}): too few seeds")
                     continue
                 clear = "excludes 0" if not low <= 0 <= high else "includes 0"
+                places = CONTRAST_DECIMALS.get(metric, 1)
                 lines.append(f"- {label} ({method}, {metric}): {column_a} - {column_b} = "
-                             f"{value:+.1f} ({low:+.1f} to {high:+.1f}, p = {p:.2g}; the "
-                             f"interval {clear})")
+                             f"{value:+.{places}f} ({low:+.{places}f} to {high:+.{places}f}, "
+                             f"p = {p:.2g}; the interval {clear})")
     return lines
 
 
