@@ -109,6 +109,10 @@ def test_every_bad_value_of_every_section_is_reported_at_once():
         TrainConfig.from_flat(learning_rate=1.0)
     with pytest.raises(ConfigError, match="needs --image_size=32"):
         TrainConfig.from_flat(network="klgan32", image_size=64).validate()
+    with pytest.raises(ConfigError, match="applies to --network=dcgan64 or dcgan32"):
+        TrainConfig.from_flat(network="klgan32", spectral_norm_iterations=1).validate()
+    TrainConfig.from_flat(network="dcgan32", image_size=32, spectral_norm_iterations=1,
+                          method="dcgan").validate()
     for bad in (dict(method="hinge"), dict(method="klgan", generator_first=True)):
         with pytest.raises(ConfigError, match="--reuse_generated needs an alternating method "
                                               "with --generator_first"):

@@ -208,16 +208,17 @@ def test_conditional_wgan_gp_interpolates_labels():
     assert np.isfinite(history["gradient_penalty"][-1])
 
 
-def test_dcgan64_batchnorm_and_spectral_norm_train():
+@pytest.mark.parametrize("name,size", [("dcgan64", 64), ("dcgan32", 32)])
+def test_dcgan_batchnorm_and_spectral_norm_train(name, size):
     for k in (0, 2):
         objective = build_objective("dcgan")
-        cfg = NetworkConfig(width=2, latent_dim=8, image_size=64, head="logit",
+        cfg = NetworkConfig(width=2, latent_dim=8, image_size=size, head="logit",
                             spectral_norm_iterations=k)
-        gan = GAN(build_networks("dcgan64", cfg), objective)
+        gan = GAN(build_networks(name, cfg), objective)
         gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
-        d0 = snapshot(gan.discriminator)
-        gan.fit(tf.data.Dataset.from_tensor_slices(images(8, size=64)).batch(4), verbose=0)
-        assert changed(d0, gan.discriminator)
+        d0, g0 = snapshot(gan.discriminator), snapshot(gan.generator)
+        gan.fit(tf.data.Dataset.from_tensor_slices(images(8, size=size)).batch(4), verbose=0)
+        assert changed(d0, gan.discriminator) and changed(g0, gan.generator)
 
 
 def test_same_seed_same_result():

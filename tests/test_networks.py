@@ -16,10 +16,11 @@ def test_klgan32_parameter_counts_at_width_128():
 SMALL = {
     "klgan32": dict(image_size=32, channels=3),
     "dcgan64": dict(image_size=64, channels=3),
+    "dcgan32": dict(image_size=32, channels=1),
     "dcgan28": dict(image_size=28, channels=1),
     "cgan28": dict(image_size=28, channels=1, num_classes=10),
 }
-CONDITIONAL = {"klgan32": 32, "dcgan64": 64, "dcgan28": 28}
+CONDITIONAL = {"klgan32": 32, "dcgan64": 64, "dcgan32": 32, "dcgan28": 28}
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
@@ -41,17 +42,33 @@ def test_shapes(name, head, mbd):
 
 
 @pytest.mark.parametrize("k", [1, 3])
-def test_spectral_norm_dcgan64(k):
-    cfg = NetworkConfig(width=4, image_size=64, head="logit", spectral_norm_iterations=k)
-    disc = build_networks("dcgan64", cfg).discriminator
+@pytest.mark.parametrize("name,size,convs", [("dcgan64", 64, 5), ("dcgan32", 32, 4)])
+def test_spectral_norm_dcgan(k, name, size, convs):
+    cfg = NetworkConfig(width=4, image_size=size, head="logit", spectral_norm_iterations=k)
+    disc = build_networks(name, cfg).discriminator
     names = [layer.__class__.__name__ for layer in disc.trunk.layers]
-    assert names.count("SpectralNormalization") == 5
+    assert names.count("SpectralNormalization") == convs
     assert "BatchNormalization" not in names
     assert all(layer.power_iterations == k for layer in disc.trunk.layers
                if layer.__class__.__name__ == "SpectralNormalization")
-    bn = build_networks("dcgan64", NetworkConfig(width=4, image_size=64, head="logit"))
+    bn = build_networks(name, NetworkConfig(width=4, image_size=size, head="logit"))
     assert [l.__class__.__name__ for l in bn.discriminator.trunk.layers].count(
-        "BatchNormalization") == 3
+        "BatchNormalization") == convs - 2  # none after the first conv nor on the logit
+
+
+def test_the_dcgan_pairs_double_their_channels_per_stage():
+    """dcgan64: G 8w-4w-2w-w-C, D w-2w-4w-8w-1; dcgan32 one stage fewer a side."""
+    def channels(name, size):
+        pair = build_networks(name, NetworkConfig(width=4, image_size=size, channels=1,
+                                                  head="logit"))
+        g = [l.filters for l in pair.generator.layers if hasattr(l, "filters")]
+        d = [l.filters for l in pair.discriminator.trunk.layers if hasattr(l, "filters")]
+        dense = [l.units for l in pair.generator.layers if hasattr(l, "units")]
+        return dense, g, d
+    assert channels("dcgan64", 64) == ([4 * 4 * 32], [16, 8, 4, 1], [4, 8, 16, 32, 1])
+    assert channels("dcgan32", 32) == ([4 * 4 * 16], [8, 4, 1], [4, 8, 16, 1])
+    with pytest.raises(ValueError, match="makes 32x32 images, got image_size=64"):
+        build_networks("dcgan32", NetworkConfig(width=4, image_size=64))
 
 
 @pytest.mark.parametrize("name", sorted(CONDITIONAL))
@@ -101,7 +118,7 @@ def _torch_layers(pair):
             if isinstance(layer, TORCH_LAYERS)]
 
 
-@pytest.mark.parametrize("name", ["klgan32", "dcgan64", "cgan28"])
+@pytest.mark.parametrize("name", ["klgan32", "dcgan64", "dcgan32", "cgan28"])
 def test_torch_init_draws_uniform_in_one_over_sqrt_fan_in(name):
     import keras
     cfg = NetworkConfig(width=8, latent_dim=16, head="logit", minibatch_discrimination=True,

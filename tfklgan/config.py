@@ -38,6 +38,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "float64")
 
 # Network picked by image size when --network is not given.
 DEFAULT_NETWORKS = {28: "dcgan28", 32: "klgan32", 64: "dcgan64"}
+SN_NETWORKS = ("dcgan64", "dcgan32")  # the pairs whose BatchNorm SN(k) replaces
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,9 +206,9 @@ class TrainConfig:
         elif size != IMAGE_SIZES[network]:
             problems.append(f"--network={network} needs --image_size={IMAGE_SIZES[network]}, "
                             f"not {size}; drop --network to pick one by size")
-        if self.network.spectral_norm_iterations and network != "dcgan64":
-            problems.append("--spectral_norm_iterations applies to --network=dcgan64 "
-                            f"(SN-DCGAN); {network!r} has no BatchNorm to replace")
+        if self.network.spectral_norm_iterations and network not in SN_NETWORKS:
+            problems.append("--spectral_norm_iterations applies to --network=dcgan64 or "
+                            f"dcgan32 (SN-DCGAN); {network!r} has no BatchNorm to replace")
         prefix, sep, _ = self.data.name.partition(":")
         if not (self.data.name in SOURCES or (sep and prefix in PREFIXES)):
             problems.append(f"--dataset={self.data.name!r} is unknown; choose one of "

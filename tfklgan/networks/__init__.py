@@ -1,12 +1,13 @@
 """Network registry: name -> builder(NetworkConfig) -> NetworkPair."""
 
-from tfklgan.networks import dcgan64, klgan32, mnist
+from tfklgan.networks import dcgan, klgan32, mnist
 from tfklgan.networks.base import Discriminator, NetworkConfig, NetworkPair
 from tfklgan.networks.init import INITS, initialize
 
 NETWORKS = {
     "klgan32": klgan32.build,
-    "dcgan64": dcgan64.build,
+    "dcgan64": dcgan.builder("dcgan64"),
+    "dcgan32": dcgan.builder("dcgan32"),
     "dcgan28": mnist.build_dcgan28,
     "cgan28": mnist.build_cgan28,
 }
@@ -14,7 +15,7 @@ NETWORKS = {
 # The image size each network makes.
 IMAGE_SIZES = {
     "klgan32": klgan32.IMAGE_SIZE,
-    "dcgan64": dcgan64.IMAGE_SIZE,
+    **dcgan.IMAGE_SIZES,
     "dcgan28": mnist.IMAGE_SIZE,
     "cgan28": mnist.IMAGE_SIZE,
 }

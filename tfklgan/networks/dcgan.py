@@ -1,15 +1,19 @@
-"""DCGAN at 64x64 with a BatchNorm or SN(k) discriminator (docs/reference.md §4).
+"""DCGAN with a BatchNorm or SN(k) discriminator (docs/reference.md §4), at
+64x64 (`dcgan64`, the reduced-CelebA study's pair) or 32x32 (`dcgan32`, the
+same design with one stage fewer on each side).
 
-Generator: Dense to [4, 4, 8w], BN, ReLU -> transposed convs k4 s2 to 4w,
-2w, w (BN, ReLU) -> transposed conv k4 s2 to C -> tanh (64x64).
-Discriminator: conv k4 s2 to w, 2w, 4w, 8w with LeakyReLU(0.2) and BatchNorm
-in all but the first, or spectral normalization with k power iterations on
-every conv instead of BatchNorm (SN(k)-DCGAN), then conv k4 to 1 channel
-(the logit; sigmoid is in the loss). w = 128 gives the 128..1024 channels of
-the study.
+Generator at 64x64: Dense to [4, 4, 8w], BN, ReLU -> transposed convs k4 s2
+to 4w, 2w, w (BN, ReLU) -> transposed conv k4 s2 to C -> tanh. At 32x32:
+Dense to [4, 4, 4w] -> 2w, w -> C.
+Discriminator at 64x64: conv k4 s2 to w, 2w, 4w, 8w with LeakyReLU(0.2) and
+BatchNorm in all but the first, or spectral normalization with k power
+iterations on every conv instead of BatchNorm (SN(k)-DCGAN), then conv k4 to
+1 channel at 1x1 (the logit; sigmoid is in the loss). At 32x32: w, 2w, 4w,
+then the same conv. w = 128 gives the 128..1024 channels of the study.
 """
 
 import dataclasses
+import functools
 
 import keras
 
@@ -20,7 +24,17 @@ from tfklgan.networks.base import (
     maybe_spectral_norm,
 )
 
-IMAGE_SIZE = 64
+IMAGE_SIZES = {"dcgan64": 64, "dcgan32": 32}
+
+
+def _stages(config):
+    """Stride-2 stages per side: 4x4 doubled to the image size (4 at 64x64)."""
+    return config.image_size.bit_length() - 3
+
+
+def builder(name):
+    """The registry's builder of `name` ("dcgan64" or "dcgan32")."""
+    return functools.partial(build, image_size=IMAGE_SIZES[name])
 
 
 def _batch_norm():
@@ -29,13 +43,14 @@ def _batch_norm():
 
 
 def build_generator(config):
-    w = config.width
+    w, stages = config.width, _stages(config)
     inputs, x = generator_inputs(config)
-    x = keras.layers.Dense(4 * 4 * 8 * w, use_bias=False)(x)
-    x = keras.layers.Reshape((4, 4, 8 * w))(x)
+    top = 2 ** (stages - 1) * w
+    x = keras.layers.Dense(4 * 4 * top, use_bias=False)(x)
+    x = keras.layers.Reshape((4, 4, top))(x)
     x = keras.layers.ReLU()(_batch_norm()(x))
-    for filters in (4 * w, 2 * w, w):
-        x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same",
+    for i in reversed(range(stages - 1)):
+        x = keras.layers.Conv2DTranspose(2 ** i * w, 4, strides=2, padding="same",
                                          use_bias=False)(x)
         x = keras.layers.ReLU()(_batch_norm()(x))
     x = keras.layers.Conv2DTranspose(config.channels, 4, strides=2,
@@ -46,11 +61,11 @@ def build_generator(config):
 
 def build_discriminator_trunk(config):
     """Images -> one feature per image (the logit, or KL-GAN features)."""
-    w = config.width
+    w, stages = config.width, _stages(config)
     use_sn = config.spectral_norm_iterations > 0
     inputs, x = discriminator_inputs(config)
-    for i, filters in enumerate((w, 2 * w, 4 * w, 8 * w)):
-        conv = keras.layers.Conv2D(filters, 4, strides=2, padding="same",
+    for i in range(stages):
+        conv = keras.layers.Conv2D(2 ** i * w, 4, strides=2, padding="same",
                                    use_bias=use_sn or i == 0)
         x = maybe_spectral_norm(conv, config)(x)
         if i > 0 and not use_sn:
@@ -63,10 +78,11 @@ def build_discriminator_trunk(config):
     return keras.Model(inputs, features, name="discriminator_trunk")
 
 
-def build(config):
-    if config.image_size != IMAGE_SIZE:
-        raise ValueError(f"network 'dcgan64' makes {IMAGE_SIZE}x{IMAGE_SIZE} "
-                         f"images, got image_size={config.image_size}")
+def build(config, image_size):
+    """The pair that makes `image_size` (32 or 64) images."""
+    if config.image_size != image_size:
+        raise ValueError(f"this DCGAN pair makes {image_size}x{image_size} images, got "
+                         f"image_size={config.image_size}")
     trunk = build_discriminator_trunk(config)
     tail_config = config
     if config.head == "logit" and not config.minibatch_discrimination:
