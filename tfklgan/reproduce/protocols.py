@@ -21,14 +21,14 @@ class Protocol:
     rerun and its cells compared. Each cell keeps its own method,
     losses, optimizer, learning rates, initialisation and architecture.
 
+    eval_points: evaluations during training (the FID-versus-step plots).
+    eval_samples: generated images per evaluation; real_samples real images
+      of `real_split` form the reference.
     image_size: None keeps the table's own size (the digits are resized to it).
     adam_epsilon: where Adam adds eps; "keras", as the published CPU proxy runs
       were made (the Table I flagfiles give "torch", the authors' placement).
-    eval_points: evaluations during training (the FID-versus-step plots).
     onednn_max_isa: the oneDNN ISA cap its runs train with (ONEDNN_MAX_CPU_ISA,
       unless the user set it), or None for oneDNN's own choice.
-    eval_samples: generated images per evaluation; real_samples real images
-      of `real_split` form the reference.
     """
     name: str
     dataset: str
