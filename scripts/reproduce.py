@@ -122,8 +122,8 @@ def main(argv):
             raise ValueError("--publish trains and scores nothing; drop --verify and --rescore")
         if FLAGS.publish:
             out_dir, new = publish(argv[1], options, published_dir)
-            print(f"published {len(new)} new runs; the table of every run in {out_dir} is "
-                  f"{os.path.join(out_dir, 'table.md')}")
+            print(f"published {len(new)} new run{'' if len(new) == 1 else 's'}; the table of "
+                  f"every run in {out_dir} is {os.path.join(out_dir, 'table.md')}")
             return 0
         if FLAGS.verify:
             report = verify(argv[1], options, published_dir)
