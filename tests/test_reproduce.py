@@ -405,3 +405,38 @@ def test_progress_estimates_time_left_from_the_runs_this_command_trained(tmp_pat
     # took no time)
     assert lines[1].endswith("(10m elapsed, about 50m left)")
     assert lines[5].startswith("run 7 of 7:") and lines[5].endswith("(50m elapsed, about 10m left)")
+
+
+@pytest.mark.slow
+def test_every_published_table_is_what_publish_writes_from_its_runs(tmp_path):
+    """docs/results/<table>/table.md and table.csv are the report of the runs
+    published beside them: --publish with nothing new rewrites them unchanged
+    (a table edited by hand, or left behind by a change to the report, fails)."""
+    import shutil
+    published = os.path.join(ROOT, "docs", "results")
+    tables = [t for t in TABLES if os.path.isdir(os.path.join(published, t, "runs"))]
+    assert {"klgan_table1", "mbd_study", "bf16_study"} <= set(tables)
+    for table in tables:
+        shutil.copytree(os.path.join(published, table), tmp_path / "copy" / table)
+        options = ReproduceOptions(root=ROOT, protocol="cpu", results_dir=str(tmp_path / "none"))
+        _, new = publish(table, options, str(tmp_path / "copy"), ROOT)
+        assert new == []
+        for name in ("table.md", "table.csv"):
+            with open(os.path.join(published, table, name)) as a, \
+                    open(tmp_path / "copy" / table / name) as b:
+                assert a.read() == b.read(), f"{table}/{name}"
+
+
+@pytest.mark.slow
+def test_publish_from_the_command_line_trains_and_scores_nothing(tmp_path):
+    from test_training import run_script
+    script = os.path.join(ROOT, "scripts", "reproduce.py")
+    proc = run_script(script, "mbd_study", "--protocol=cpu", "--publish", "--verify",
+                      f"--results_dir={tmp_path / 'none'}")
+    assert proc.returncode == 2 and "--publish trains and scores nothing" in proc.stderr
+    proc = run_script(script, "mbd_study", "--protocol=cpu", "--publish",
+                      f"--results_dir={tmp_path / 'none'}",
+                      f"--published_dir={tmp_path / 'published'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "published 0 new runs" in proc.stdout
+    assert not (tmp_path / "published").exists()  # nothing to publish, nothing written
