@@ -15,7 +15,7 @@ import shutil
 
 from tfklgan import metrics
 from tfklgan.reproduce.report import grid_name, write_table
-from tfklgan.reproduce.runner import planned_runs, run_dir
+from tfklgan.reproduce.runner import planned_runs, run_dir, write_json
 from tfklgan.reproduce.tables import TABLES
 
 RECORDS = ("config.json", "run.json", "metrics.csv", "eval.csv")
@@ -70,9 +70,7 @@ def _publish_run(source, target, table_dir, root):
     else:
         result["sample_grid"] = None
     result["logdir"] = _repo_path(target, root)
-    with open(os.path.join(target, "result.json.tmp"), "w") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(os.path.join(target, "result.json.tmp"), os.path.join(target, "result.json"))
+    write_json(os.path.join(target, "result.json"), result)
     return True
 
 
@@ -82,7 +80,7 @@ def publish(table_name, options, published_dir, relative_to=None):
     there; the copies' paths are relative to `relative_to` (default: the
     repository, `options.root`). Trains nothing. Returns (table folder, the
     runs newly published)."""
-    table = TABLES[table_name]
+    table, root = TABLES[table_name], relative_to or options.root
     source_table = os.path.join(options.results_dir, table_name)
     table_dir = os.path.join(published_dir, table_name)
     if os.path.realpath(source_table) == os.path.realpath(table_dir):
@@ -93,7 +91,7 @@ def publish(table_name, options, published_dir, relative_to=None):
         source = run_dir(source_table, cell, seed)
         if os.path.isfile(os.path.join(source, "result.json")):
             target = run_dir(table_dir, cell, seed)
-            if _publish_run(source, target, table_dir, relative_to or options.root):
+            if _publish_run(source, target, table_dir, root):
                 new.append(target)
     results = []
     for cell in table.cells:
@@ -101,8 +99,7 @@ def publish(table_name, options, published_dir, relative_to=None):
             result = _load(path)
             result["logdir"] = path  # as read here, wherever the command runs
             if result.get("sample_grid"):
-                result["sample_grid"] = os.path.join(relative_to or options.root,
-                                                     result["sample_grid"])
+                result["sample_grid"] = os.path.join(root, result["sample_grid"])
             results.append(result)
     if results:
         write_table(table, results, table_dir, options.protocol)

@@ -154,7 +154,8 @@ def _score(out_dir, config):
 
 
 
-def _write_json(path, value):
+def write_json(path, value):
+    """Writes `value` to `path` whole or not at all (a temporary file, then a rename)."""
     with open(path + ".tmp", "w") as handle:
         json.dump(value, handle, indent=2)
     os.replace(path + ".tmp", path)
@@ -177,7 +178,7 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
             return result
         scores = _score(out_dir, config)
         result.update({k: scores[k] for k in metrics.SCORES}, protocol=scores["protocol"])
-        _write_json(result_path, result)
+        write_json(result_path, result)
         return result
     steps, points = run_length(config, options, table_name)
     eval_every = max(1, steps // points)
@@ -206,7 +207,7 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
               "protocol": scores["protocol"],
               "sample_grid": trained.sample_grid, "logdir": out_dir,
               "machine": fingerprint.current()}
-    _write_json(result_path, result)
+    write_json(result_path, result)
     return result
 
 
