@@ -311,6 +311,25 @@ def test_the_mbd_study_holds_images_seen_fixed_and_varies_only_its_factors():
     assert PROTOCOLS["cpu"]["mbd_study"].eval_points == 10  # the FID curves
 
 
+def test_the_sn32_table_runs_the_sn_cells_at_32x32_on_dcgan32_and_learns_long_enough():
+    options = ReproduceOptions(root=ROOT, protocol="cpu")
+    table = TABLES["sn32_table"]
+    configs = {c.method: cell_config(c, 3, options, "runs/x", "sn32_table").validate()
+               for c in table.cells}
+    assert list(configs) == ["dcgan", "sn1_dcgan", "sn2_dcgan", "sn3_dcgan"]
+    for k, config in enumerate(configs.values()):
+        assert config.network_config().name == "dcgan32" and config.data.image_size == 32
+        assert config.network.spectral_norm_iterations == k  # 0: BatchNorm in D
+        assert (config.data.name, config.data.channel_count) == ("mnist_sample", 1)
+        assert (config.network.width, config.run.batch_size, config.run.steps,
+                config.run.seed) == (16, 64, 8000, 3)
+    assert PROTOCOLS["cpu"]["sn32_table"].eval_points == 8  # FID every 1,000 steps
+    assert len(set(run_dir_names(table))) == 4
+    # the 64x64 table keeps its own networks
+    assert cell_config(TABLES["celeba64_sn_table"].cells[0], 1, options, "runs/x",
+                       "celeba64_sn_table").network_config().name == "dcgan64"
+
+
 def run_dir_names(table):
     from tfklgan.reproduce.runner import run_dir
     return [run_dir("out", cell, 1) for cell in table.cells]

@@ -60,6 +60,10 @@ def _cpu_protocols():
                                 **common),
         "celeba64_sn_table": Protocol("cpu", width=16, batch_size=64, steps=1500,
                                       eval_points=5, image_size=64, **common),
+        # the SN cells at 32x32 (their own size and network, dcgan32): 8,000 steps,
+        # where a 32x32 pilot's best cell reached FID 53 and was still improving
+        "sn32_table": Protocol("cpu", width=16, batch_size=64, steps=8000, eval_points=8,
+                               **common),
         # each cell sets its batch and steps (tables.MBD_STUDY_IMAGES); 10 points
         # make the FID curves
         "mbd_study": Protocol("cpu", width=16, batch_size=64, steps=10_000, eval_points=10,
