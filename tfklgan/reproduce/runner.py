@@ -153,7 +153,6 @@ def _score(out_dir, config):
     return evaluate_generator(generate, weights, real, feature_network, eval_config)
 
 
-
 def write_json(path, value):
     """Writes `value` to `path` whole or not at all (a temporary file, then a rename)."""
     with open(path + ".tmp", "w") as handle:
