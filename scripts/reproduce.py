@@ -11,10 +11,12 @@
   python scripts/reproduce.py mbd_study --protocol=cpu                # MBD's effect by batch size
   python scripts/reproduce.py bf16_study --protocol=cpu               # float32 against bf16
   python scripts/reproduce.py sn32_table --protocol=cpu               # the SN cells at 32x32
+  python scripts/reproduce.py klgan_table1_long --protocol=cpu        # Table I, 10,000 steps
   python scripts/reproduce.py reference_parity --protocol=cpu --torch_python=PYTHON
   python scripts/reproduce.py mbd_study --protocol=cpu --seeds=2 --publish   # into docs/results
 
-Tables: klgan_table1, mnist_table, celeba64_sn_table, sn32_table (the SN
+Tables: klgan_table1, klgan_table1_long (its cells for 10,000 steps under
+--protocol=cpu; without a protocol, the paper's length, as klgan_table1), mnist_table, celeba64_sn_table, sn32_table (the SN
 table's cells at 32x32 on the dcgan32 networks), the study
 mbd_study (KL-GAN with and without MBD at batch 64, 256 and 1024, every run
 seeing 640,000 images, plus the MBD cell without its halved D learning rate;

@@ -330,6 +330,31 @@ def test_the_sn32_table_runs_the_sn_cells_at_32x32_on_dcgan32_and_learns_long_en
                        "celeba64_sn_table").network_config().name == "dcgan64"
 
 
+def test_the_long_table1_trains_every_cell_10000_steps_as_the_mbd_study_trains_klgan():
+    options = ReproduceOptions(root=ROOT, protocol="cpu")
+    table = TABLES["klgan_table1_long"]
+    assert [(c.method, c.column, c.flagfile) for c in table.cells] == \
+        [(c.method, c.column, c.flagfile) for c in TABLES["klgan_table1"].cells]
+    protocol = PROTOCOLS["cpu"]["klgan_table1_long"]
+    assert (protocol.steps, protocol.eval_points, protocol.seeds) == (10_000, 10, (1, 2, 3))
+    configs = {(c.method, c.column): cell_config(c, 2, options, "runs/x", "klgan_table1_long")
+               for c in table.cells}
+    for config in configs.values():
+        assert (config.network.width, config.run.batch_size, config.run.steps) == \
+            (16, 64, 10_000)
+        assert (config.data.name, config.evaluation.feature_network) == \
+            ("mnist_sample", "classifier")
+    # its KL-GAN cells are the MBD study's batch-64 runs, setting for setting
+    study = {c.column: c for c in TABLES["mbd_study"].cells}
+    for column in ("without MBD", "with MBD"):
+        theirs = cell_config(study[f"batch 64, {column}"], 2, options, "runs/x", "mbd_study")
+        assert configs[("klgan", column)] == theirs
+    assert PROTOCOLS["cpu"]["mbd_study"].eval_points == protocol.eval_points
+    # the 2,000-step proxy keeps its length
+    assert cell_config(TABLES["klgan_table1"].cells[0], 1, options, "runs/x",
+                       "klgan_table1").run.steps == 2000
+
+
 def run_dir_names(table):
     from tfklgan.reproduce.runner import run_dir
     return [run_dir("out", cell, 1) for cell in table.cells]
