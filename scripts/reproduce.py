@@ -25,7 +25,9 @@ bf16_study (Table I's KL-GAN cells in float32 and in mixed bfloat16, oneDNN
 uncapped so that bf16 instructions are used where the CPU has them). Writes
 results/<table>/table.md (paper beside ours, the rankings and Kendall's tau),
 table.csv, plots/fid_<method>.png and grids/. Finished runs are not rerun,
-so an interrupted table resumes.
+so an interrupted table resumes. A run that another command is training (its
+directory is locked) is skipped, so two commands can share a table; then
+--report_only writes the table of all its finished runs.
 
 reference_parity trains Table I's KL-GAN cells (without and with MBD) and
 R1-GAN in tfklgan (as the proxy trains, and with PyTorch's placement of Adam's

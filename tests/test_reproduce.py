@@ -451,6 +451,38 @@ def test_progress_estimates_time_left_from_the_runs_this_command_trained(tmp_pat
     assert lines[5].startswith("run 7 of 7:") and lines[5].endswith("(50m elapsed, about 10m left)")
 
 
+def test_a_run_another_process_trains_is_skipped_and_the_table_goes_on(tmp_path, monkeypatch,
+                                                                        capsys):
+    """Two commands of one table (one per core, or per machine on a shared
+    disk) share its runs: a run whose directory another training holds is left
+    to it, not an error that stops the table."""
+    from tfklgan import training
+    from tfklgan.reproduce import runner
+    options = ReproduceOptions(root=ROOT, protocol="cpu", seeds=[1], methods=["klgan"],
+                               progress=False, results_dir=str(tmp_path))
+    out_dir = os.path.join(tmp_path, "klgan_table1")
+    busy, free = (runner.run_dir(out_dir, cell, seed)
+                  for cell, seed in planned_runs("klgan_table1", options))
+    real_run_cell, attempted = runner.run_cell, []
+
+    def run_cell(cell, seed, options, path, table_name):
+        attempted.append(path)
+        if path == busy:  # the real path: training into a locked directory
+            return real_run_cell(cell, seed, options, path, table_name)
+        return {"logdir": path}
+
+    monkeypatch.setattr(runner, "run_cell", run_cell)
+    monkeypatch.setattr(runner, "write_table", lambda *args: None)
+    with training.run_lock(busy):
+        _, results = reproduce("klgan_table1", options)
+    assert attempted == [busy, free] and results == [{"logdir": free}]
+    err = capsys.readouterr().err
+    assert f"skipped: another training (pid {os.getpid()}) is writing to {busy!r}" in err
+    assert "1 of the 2 runs were being trained by another process" in err
+    assert "--report_only writes the whole table" in err
+    assert not os.path.exists(os.path.join(busy, "config.json"))  # nothing written into it
+
+
 @pytest.mark.slow
 def test_every_published_table_is_what_publish_writes_from_its_runs(tmp_path):
     """docs/results/<table>/table.md and table.csv are the report of the runs

@@ -46,6 +46,10 @@ class RunDirectoryError(ValueError):
     """The run directory conflicts with the request (would lose or mix runs)."""
 
 
+class RunInUseError(RunDirectoryError):
+    """Another process is training into the run directory (it holds its lock)."""
+
+
 @dataclasses.dataclass
 class TrainResult:
     step: int
@@ -238,7 +242,7 @@ LOCK_FILE = ".tfklgan.lock"
 def run_lock(logdir):
     """Holds an exclusive lock on the run directory while a training writes to
     it, so two trainings started into one logdir at the same moment cannot
-    both write: the second is refused (RunDirectoryError). The lock is the
+    both write: the second is refused (RunInUseError). The lock is the
     operating system's (flock), released when the process ends however it
     ends; where there is no flock (Windows), no lock is taken."""
     try:
@@ -253,7 +257,7 @@ def run_lock(logdir):
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise RunDirectoryError(f"another training ({holder}) is writing to {logdir!r}; "
+            raise RunInUseError(f"another training ({holder}) is writing to {logdir!r}; "
                                     "wait for it to end or choose another --logdir") from None
         handle.seek(0)
         handle.truncate()

@@ -18,7 +18,7 @@ from tfklgan.evaluation import RealStatistics, evaluate_generator, feature_netwo
 from tfklgan.reproduce.protocols import PROTOCOLS, cap_onednn_isa
 from tfklgan.reproduce.report import write_table
 from tfklgan.reproduce.tables import TABLES
-from tfklgan.training import load_run, train
+from tfklgan.training import RunInUseError, load_run, train
 
 
 class RunPreempted(Exception):
@@ -241,18 +241,30 @@ def reproduce(table_name, options):
     out_dir = os.path.join(options.results_dir, table_name)
     finished = [os.path.isfile(os.path.join(run_dir(out_dir, cell, seed), "result.json"))
                 for cell, seed in runs]
-    results, trained = [], 0
+    results, trained, in_use = [], 0, []
     started = time.time()
     for index, (cell, seed) in enumerate(runs):
         if options.report_only and not finished[index]:
             continue
         if not finished[index] and options.progress:
             print(progress_line(index, len(runs), cell, seed, time.time() - started, trained,
-                                finished.count(False) - trained), file=sys.stderr, flush=True)
-        results.append(run_cell(cell, seed, options, run_dir(out_dir, cell, seed), table_name))
+                                finished.count(False) - trained - len(in_use)),
+                  file=sys.stderr, flush=True)
+        try:
+            results.append(run_cell(cell, seed, options, run_dir(out_dir, cell, seed),
+                                    table_name))
+        except RunInUseError as error:
+            # another command of this table trains it: leave it to that one
+            print(f"skipped: {error}", file=sys.stderr, flush=True)
+            in_use.append(index)
+            continue
         trained += not finished[index]
     if results:
         write_table(TABLES[table_name], results, out_dir, options.protocol)
+    if in_use:
+        print(f"{len(in_use)} of the {len(runs)} runs were being trained by another "
+              f"process, so {out_dir}/table.md leaves them out; once they finish, the "
+              "same command with --report_only writes the whole table", file=sys.stderr)
     return out_dir, results
 
 
