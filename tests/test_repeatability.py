@@ -71,6 +71,20 @@ def test_the_published_run_test_takes_the_branch_of_the_fingerprint():
                             for d in differences)
 
 
+def test_the_fingerprint_line_names_every_field_that_tables_group_runs_by():
+    record = {"cpu": "AMD EPYC", "vendor": "AuthenticAMD", "cpu_family": "25",
+              "cpu_model": "17", "cores": 2, "onednn": "1", "onednn_max_cpu_isa": "AVX2",
+              "intra_op_threads": 0, "tensorflow": "2.21.0"}
+    assert fingerprint.text(record) == ("AMD EPYC (AuthenticAMD family 25 model 17), 2 cores, "
+                                        "oneDNN capped at AVX2, TF 2.21.0")
+    # a run with one intra-op thread is another fingerprint, and its line says so
+    one = {**record, "intra_op_threads": 1}
+    assert not fingerprint.compare(record, one)[0]
+    assert fingerprint.text(one) == ("AMD EPYC (AuthenticAMD family 25 model 17), 2 cores, "
+                                     "oneDNN capped at AVX2, 1 intra-op thread, TF 2.21.0")
+    assert ", 4 intra-op threads," in fingerprint.text({**record, "intra_op_threads": 4})
+
+
 def test_relative_violations_name_each_column_beyond_the_tolerance():
     reference = {"step": "50", "skl": "20.0", "d_grad_norm": "50.0", "time": "1.0"}
     assert relative_violations({"step": "50", "skl": "20.5", "d_grad_norm": "51.0",

@@ -142,7 +142,8 @@ def compare(a, b):
 
 def text(record):
     """One line for tables: "AMD EPYC (AuthenticAMD family 25 model 1), 2 cores,
-    oneDNN capped at AVX2, TF 2.21.0"."""
+    oneDNN capped at AVX2, TF 2.21.0", naming the intra-op threads where
+    TF_NUM_INTRAOP_THREADS set them (a field of the fingerprint like the rest)."""
     if not record:
         return "not recorded"
     cpu = record.get("cpu", "?")
@@ -155,5 +156,7 @@ def text(record):
         kernels = f"oneDNN capped at {record['onednn_max_cpu_isa']}"
     else:
         kernels = "oneDNN uncapped"
+    threads = record.get("intra_op_threads") or 0  # 0: TensorFlow's default, one per core
+    threads = f", {threads} intra-op thread{'s' * (threads > 1)}" if threads else ""
     tf_version = f", TF {record['tensorflow']}" if record.get("tensorflow") else ""
-    return f"{cpu}{family}, {record.get('cores', '?')} cores, {kernels}{tf_version}"
+    return f"{cpu}{family}, {record.get('cores', '?')} cores, {kernels}{threads}{tf_version}"
