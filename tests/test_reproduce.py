@@ -308,6 +308,12 @@ def test_the_mbd_study_holds_images_seen_fixed_and_varies_only_its_factors():
     assert configs["batch 64, with MBD"].optimizer.d_lr == 4e-5  # the paper cell's halving
     assert configs["batch 64, with MBD, D lr 8e-5"].optimizer.d_lr == 8e-5
     assert configs["batch 1024, without MBD"].run.steps == 625
+    # the paper's MBD cell is two changes (the layer and D's halved learning
+    # rate): one contrast each, the layer's between cells at one D learning rate
+    [(_, without, with_)] = [c for c in table.contrasts if "layer alone" in c[0]]
+    assert configs[without].optimizer.d_lr == configs[with_].optimizer.d_lr == 8e-5
+    assert configs[with_].network.minibatch_discrimination
+    assert configs[with_].replace(minibatch_discrimination=False) == configs[without]
     assert PROTOCOLS["cpu"]["mbd_study"].eval_points == 10  # the FID curves
 
 
