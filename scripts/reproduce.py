@@ -16,8 +16,9 @@
   python scripts/reproduce.py mbd_study --protocol=cpu --seeds=2 --publish   # into docs/results
 
 Tables: klgan_table1, klgan_table1_long (its cells for 10,000 steps under
---protocol=cpu; without a protocol, the paper's length, as klgan_table1), mnist_table, celeba64_sn_table, sn32_table (the SN
-table's cells at 32x32 on the dcgan32 networks), the study
+--protocol=cpu; without a protocol, the paper's length, as klgan_table1),
+mnist_table, celeba64_sn_table, sn32_table (the SN table's cells at 32x32 on
+the dcgan32 networks), the study
 mbd_study (KL-GAN with and without MBD at batch 64, 256 and 1024, every run
 seeing 640,000 images, plus the MBD cell without its halved D learning rate;
 its table.md adds each contrast with Welch's 95% interval) and the study

@@ -57,7 +57,7 @@ def _cpu_protocols():
         "klgan_table1": Protocol("cpu", width=16, batch_size=64, steps=2000, eval_points=5,
                                  **common),
         # Table I's cells five times as long, as the MBD study's batch-64 runs
-        # train: there KL-GAN's generators reach FID 48-100 and recall 0.68-0.83
+        # train: there KL-GAN's generators reach FID 37-101 and recall 0.64-0.83
         "klgan_table1_long": Protocol("cpu", width=16, batch_size=64, steps=10_000,
                                       eval_points=10, **common),
         "mnist_table": Protocol("cpu", width=32, batch_size=64, steps=2000, eval_points=5,
