@@ -15,7 +15,7 @@ import pytest
 from test_training import ROOT
 
 from tfklgan import fingerprint
-from tfklgan.reproduce.report import run_fingerprint
+from tfklgan.reproduce.records import RunRecord
 from tfklgan.reproduce.verify import relative_violations, repetition_reference
 
 RECORD = os.path.join(ROOT, "docs", "results", "repeatability.json")
@@ -136,7 +136,7 @@ def test_a_published_proxy_run_repeats(tmp_path):
     with open(tmp_path / "run" / "run.json") as handle:
         here = json.load(handle)["fingerprint"]
     with open(os.path.join(published_dir, "result.json")) as handle:
-        published = run_fingerprint(json.load(handle))
+        published = RunRecord.from_json(json.load(handle)).fingerprint()
     branch, reference = repetition_reference(
         here, published, _first_row(os.path.join(published_dir, "metrics.csv")),
         record["repeats"])
@@ -161,29 +161,30 @@ def test_verify_says_bit_equal_on_the_same_fingerprint_and_inside_elsewhere(tmp_
     for folder in (published_dir, our_dir):
         os.makedirs(folder)
         (folder / "metrics.csv").write_text("step,time,skl\n50,1.0,20.49263427734375\n")
-    cell = [{"method": "klgan", "column": "without MBD", "seed": s, "fid": f,
-             "machine": ZEN5, "protocol": {"versions": {"tensorflow": "2.21.0"}}}
+    cell = [RunRecord(method="klgan", column="without MBD", seed=s, steps=2000,
+                      scores={"fid": f}, machine=ZEN5, logdir="runs/x",
+                      protocol={"versions": {"tensorflow": "2.21.0"}})
             for s, f in ((1, 149.87865226336243), (2, 114.57), (3, 141.06))]
     published = cell[0]
-    same = {**published, "machine": {**ZEN5, "vendor": "AuthenticAMD", "machine": "x86_64",
-                                      "caches": {"L2": "1024K"}, "tensorflow": "2.21.0"}}
+    same = published.replace(machine={**ZEN5, "vendor": "AuthenticAMD", "machine": "x86_64",
+                                      "caches": {"L2": "1024K"}, "tensorflow": "2.21.0"})
 
     def verdict(ours):
         return compare_run(ours, published, cell, ("fid",), str(our_dir), str(published_dir))
     assert verdict(same)["verdict"] == "bit-equal"
-    assert verdict({**same, "fid": 149.8786522633})["verdict"] == "differs"
+    assert verdict(same.replace(scores={"fid": 149.8786522633}))["verdict"] == "differs"
     (our_dir / "metrics.csv").write_text("step,time,skl\n50,2.0,20.49265625\n")
     moved = verdict(same)
     assert moved["verdict"] == "differs" and moved["first_difference"] == \
         "metrics.csv row 1 skl: 20.49265625 vs 20.49263427734375"
-    intel = {**published, "fid": 130.91, "machine": SAPPHIRE_RAPIDS}
+    intel = published.replace(scores={"fid": 130.91}, machine=SAPPHIRE_RAPIDS)
     inside = verdict(intel)
     assert inside["verdict"] == "inside" and not inside["same_fingerprint"]
     assert inside["intervals"]["fid"]["low"] == pytest.approx(43.87, abs=0.01)
-    assert verdict({**intel, "fid": 300.0})["verdict"] == "outside"
+    assert verdict(intel.replace(scores={"fid": 300.0}))["verdict"] == "outside"
     assert table_verdict([inside, {**inside, "verdict": "bit-equal"}]).startswith(
         "consistent with the published table: 1 of 2 runs bit-equal")
     assert table_verdict([inside]).startswith("consistent")
     assert table_verdict([moved]).startswith("FAULT")
-    assert table_verdict([verdict({**intel, "fid": 300.0})]).startswith("1 of 1 runs fall "
+    assert table_verdict([verdict(intel.replace(scores={"fid": 300.0}))]).startswith("1 of 1 runs fall "
                                                                           "outside")

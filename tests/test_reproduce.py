@@ -27,6 +27,15 @@ from tfklgan.reproduce import (
     reproduce,
 )
 from tfklgan.reproduce import report as report_lib
+from tfklgan.reproduce.records import RunRecord
+
+
+def record(method, column, seed, fid, machine=None, **scores):
+    """A finished run's record with the given scores (for report tests)."""
+    return RunRecord(method=method, column=column, seed=seed, steps=10,
+                     scores={"fid": fid, **scores}, settings={}, protocol={},
+                     machine=machine or {"cpu": "test"}, train_seconds=1.0, timed_from_step=0,
+                     logdir="runs/x")
 
 
 def sigterm_in_first_training_segment(monkeypatch):
@@ -69,7 +78,7 @@ def test_klgan_table1_tiny_proxy(tmp_path, monkeypatch):
     assert not os.path.exists(os.path.join(runs, "klgan-without_MBD-seed1", "result.json"))
     out_dir, results = reproduce("klgan_table1", options)  # resumes it, then the others
     assert len(results) == 4  # with/without MBD x 2 seeds
-    assert all(math.isfinite(r["fid"]) for r in results)
+    assert all(math.isfinite(r.scores["fid"]) for r in results)
     table = open(os.path.join(out_dir, "table.md")).read().splitlines()
     rows = [line for line in table if line.startswith("| klgan |")]
     assert len(rows) == 1
@@ -86,11 +95,14 @@ def test_klgan_table1_tiny_proxy(tmp_path, monkeypatch):
     assert "Kendall's tau between the paper's ranking and ours" in text
     assert "| klgan, with MBD |" in text.split("## Fidelity and diversity")[1]
     # every run records the kernel fingerprint it trained on; the table counts runs per one
-    machine = results[0]["machine"]
+    machine = results[0].machine
+    # and the commit of the code that trained it, and its time apart from stops
+    assert len(results[0].commit) == 40 and results[0].dirty in (True, False)
+    assert results[0].stopped_seconds == 0.0 and results[0].train_seconds > 0
     assert machine["cores"] == os.cpu_count() and machine["cpu"] and machine["tensorflow"]
     assert set(fingerprint.FIELDS) <= set(machine)
     assert f"{fingerprint.text(machine)}: 4." in text
-    with open(os.path.join(results[0]["logdir"], "run.json")) as handle:
+    with open(os.path.join(results[0].logdir, "run.json")) as handle:
         assert json.load(handle)["fingerprint"] == machine
     with open(os.path.join(out_dir, "table.csv")) as handle:
         assert len(list(csv.DictReader(handle))) == 4
@@ -98,7 +110,7 @@ def test_klgan_table1_tiny_proxy(tmp_path, monkeypatch):
     # TensorBoard's HParams dashboard: one run folder each, settings and final scores
     import glob
     hparams_runs = sorted(os.listdir(os.path.join(out_dir, "hparams")))
-    assert hparams_runs == sorted(os.path.basename(r["logdir"]) for r in results)
+    assert hparams_runs == sorted(os.path.basename(r.logdir) for r in results)
     tags = {value.tag for path in glob.glob(os.path.join(out_dir, "hparams", hparams_runs[0],
                                                          "events.out.tfevents.*"))
             for event in tf.compat.v1.train.summary_iterator(path)
@@ -106,40 +118,40 @@ def test_klgan_table1_tiny_proxy(tmp_path, monkeypatch):
     assert "_hparams_/session_start_info" in tags and {"final/fid", "final/recall"} <= tags
     assert len(os.listdir(os.path.join(out_dir, "grids"))) == 4
     # finished cells are not rerun
-    mtimes = {r["logdir"]: os.path.getmtime(os.path.join(r["logdir"], "result.json"))
+    mtimes = {r.logdir: os.path.getmtime(os.path.join(r.logdir, "result.json"))
               for r in results}
     reproduce("klgan_table1", options)
     assert all(os.path.getmtime(os.path.join(d, "result.json")) == t for d, t in mtimes.items())
     # a run killed after training, before scoring, resumes at its last step; its
     # seconds say that they cover none of its training
-    assert [r["timed_from_step"] for r in results] == [0] * 4
-    os.remove(os.path.join(results[0]["logdir"], "result.json"))
+    assert [r.timed_from_step for r in results] == [0] * 4
+    os.remove(os.path.join(results[0].logdir, "result.json"))
     _, resumed = reproduce("klgan_table1", options)
-    assert resumed[0]["logdir"] == results[0]["logdir"]
-    assert resumed[0]["timed_from_step"] == results[0]["steps"]
-    assert resumed[0]["fid"] == pytest.approx(results[0]["fid"], rel=1e-6)
+    assert resumed[0].logdir == results[0].logdir
+    assert resumed[0].timed_from_step == results[0].steps
+    assert resumed[0].scores["fid"] == pytest.approx(results[0].scores["fid"], rel=1e-6)
     # --report_only writes the table of the finished runs and trains nothing
     _, reported = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
                                                                 "report_only": True,
                                                                 "seeds": [1, 2, 3]}))
-    assert len(reported) == 4 and not any("seed3" in r["logdir"] for r in reported)
+    assert len(reported) == 4 and not any("seed3" in r.logdir for r in reported)
     # --rescore re-evaluates the final generators without training: same generator,
     # same protocol, so the same scores; and no new checkpoint
     checkpoints = {d: sorted(os.listdir(os.path.join(d, "checkpoints"))) for d in mtimes}
     _, rescored = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
                                                                 "rescore": True}))
     for before, after in zip(results, rescored, strict=True):
-        assert after["fid"] == pytest.approx(before["fid"], rel=1e-6)
-        assert after["steps"] == before["steps"]
+        assert after.scores["fid"] == pytest.approx(before.scores["fid"], rel=1e-6)
+        assert after.steps == before.steps
     assert all(os.path.getmtime(os.path.join(d, "result.json")) > t for d, t in mtimes.items())
     assert checkpoints == {d: sorted(os.listdir(os.path.join(d, "checkpoints")))
                            for d in mtimes}
     # a published run keeps only its records: --rescore leaves it as it is
     import shutil
-    shutil.rmtree(os.path.join(results[0]["logdir"], "checkpoints"))
+    shutil.rmtree(os.path.join(results[0].logdir, "checkpoints"))
     _, again = reproduce("klgan_table1", ReproduceOptions(**{**options.__dict__,
                                                              "rescore": True}))
-    assert again[0]["fid"] == rescored[0]["fid"]
+    assert again[0].scores["fid"] == rescored[0].scores["fid"]
     # --publish: the records (not the weights) into the repository's results with
     # paths relative to it, a seed at a time; the table is every published run's
     repository = tmp_path / "repository"
@@ -166,12 +178,12 @@ def test_klgan_table1_tiny_proxy(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert publish("klgan_table1", options, str(published), str(repository))[1] == []
     # a different run under a published name is refused, the published one kept
-    source = os.path.join(results[1]["logdir"], "result.json")
+    source = os.path.join(results[1].logdir, "result.json")
     with open(source) as handle:
         changed = {**json.load(handle), "fid": 1.0}
     with open(source, "w") as handle:
         json.dump(changed, handle)
-    target = os.path.join(table_dir, "runs", os.path.basename(results[1]["logdir"]), "result.json")
+    target = os.path.join(table_dir, "runs", os.path.basename(results[1].logdir), "result.json")
     before = open(target).read()
     with pytest.raises(ValueError, match="already holds another run .fid .*move it away"):
         publish("klgan_table1", options, str(published), str(repository))
@@ -184,7 +196,7 @@ def test_every_table_cell_has_a_valid_flagfile():
     options = ReproduceOptions(root=ROOT)
     for table in TABLES.values():
         for cell in table.cells:
-            config = cell_config(cell, table.seeds[0], options, "runs/x").validate()
+            config = cell_config(cell, table.plan.seeds[0], options, "runs/x").validate()
             assert config.objective.method in cell.flagfile or cell.method in cell.flagfile
 
 
@@ -310,7 +322,8 @@ def test_the_mbd_study_holds_images_seen_fixed_and_varies_only_its_factors():
     assert configs["batch 1024, without MBD"].run.steps == 625
     # the paper's MBD cell is two changes (the layer and D's halved learning
     # rate): one contrast each, the layer's between cells at one D learning rate
-    [(_, without, with_)] = [c for c in table.contrasts if "layer alone" in c[0]]
+    [layer] = [c for c in table.plan.contrasts if "layer alone" in c.label]
+    (_, with_), (_, without) = layer.cells
     assert configs[without].optimizer.d_lr == configs[with_].optimizer.d_lr == 8e-5
     assert configs[with_].network.minibatch_discrimination
     assert configs[with_].replace(minibatch_discrimination=False) == configs[without]
@@ -337,12 +350,18 @@ def test_the_sn32_table_runs_the_sn_cells_at_32x32_on_dcgan32_and_learns_long_en
 
 
 def test_the_long_table1_trains_every_cell_10000_steps_as_the_mbd_study_trains_klgan():
+    """Its KL-GAN cells have the MBD study's batch-64 settings, but are runs of
+    their own: its plan's seeds are new, so no run repeats the pilot's."""
     options = ReproduceOptions(root=ROOT, protocol="cpu")
     table = TABLES["klgan_table1_long"]
     assert [(c.method, c.column, c.flagfile) for c in table.cells] == \
         [(c.method, c.column, c.flagfile) for c in TABLES["klgan_table1"].cells]
     protocol = PROTOCOLS["cpu"]["klgan_table1_long"]
-    assert (protocol.steps, protocol.eval_points, protocol.seeds) == (10_000, 10, (1, 2, 3))
+    assert (protocol.steps, protocol.eval_points) == (10_000, 10)
+    assert table.plan.written == "before the runs" and table.plan.seeds == (201, 202, 203)
+    assert not set(table.plan.seeds + table.plan.spare_seeds) & set(
+        TABLES["mbd_study"].plan.seeds)
+    assert len(table.plan.contrasts) == 14 and table.plan.ranking == "fid"
     configs = {(c.method, c.column): cell_config(c, 2, options, "runs/x", "klgan_table1_long")
                for c in table.cells}
     for config in configs.values():
@@ -350,7 +369,7 @@ def test_the_long_table1_trains_every_cell_10000_steps_as_the_mbd_study_trains_k
             (16, 64, 10_000)
         assert (config.data.name, config.evaluation.feature_network) == \
             ("mnist_sample", "classifier")
-    # its KL-GAN cells are the MBD study's batch-64 runs, setting for setting
+    # its KL-GAN cells are the MBD study's batch-64 cells, setting for setting
     study = {c.column: c for c in TABLES["mbd_study"].cells}
     for column in ("without MBD", "with MBD"):
         theirs = cell_config(study[f"batch 64, {column}"], 2, options, "runs/x", "mbd_study")
@@ -362,44 +381,22 @@ def test_the_long_table1_trains_every_cell_10000_steps_as_the_mbd_study_trains_k
 
 
 def run_dir_names(table):
-    from tfklgan.reproduce.runner import run_dir
+    from tfklgan.reproduce.records import run_dir
     return [run_dir("out", cell, 1) for cell in table.cells]
-
-
-def test_contrasts_report_the_welch_difference_of_two_columns():
-    from tfklgan.reproduce.tables import Table
-    table = Table("t", ("a", "b"), ("fid",), (1, 2, 3), (), "", (("a against b", "a", "b"),))
-    results = [{"method": "m", "column": c, "fid": v}
-               for c, values in (("a", (150.0, 115.0, 141.0)), ("b", (100.0, 139.0, 124.0)))
-               for v in values]
-    [*_, line] = report_lib._contrast_lines(table, results)
-    assert line.startswith("- a against b (m, fid): a - b = +14.3 (") and "includes 0" in line
-    results = [{"method": "m", "column": c, "fid": v}
-               for c, values in (("a", (150.0, 151.0, 152.0)), ("b", (100.0, 101.0, 99.0)))
-               for v in values]
-    assert "a - b = +51.0" in report_lib._contrast_lines(table, results)[-1]
-    assert "excludes 0" in report_lib._contrast_lines(table, results)[-1]
-    # a score in [0, 1] keeps three decimals (one decimal once printed +0.1 for 0.06)
-    table = Table("t", ("a", "b"), ("recall",), (1, 2, 3), (), "", (("a against b", "a", "b"),))
-    results = [{"method": "m", "column": c, "recall": v}
-               for c, values in (("a", (0.80, 0.82, 0.84)), ("b", (0.75, 0.76, 0.77)))
-               for v in values]
-    [*_, line] = report_lib._contrast_lines(table, results)
-    assert "a - b = +0.060 (+0." in line and "excludes 0" in line
 
 
 def test_a_study_reports_a_row_per_cell_and_a_table_a_row_per_method():
     from tfklgan.reproduce.tables import Cell, Table
     cells = tuple(Cell(m, c, "x.flags", {"fid": (20.0, 2.0)} if c == "b" else {})
                   for m in ("m", "n") for c in ("a", "b"))
-    results = [{"method": m, "column": c, "fid": v} for m in ("m", "n") for c in ("a", "b")
-               for v in ((100.0, 110.0) if c == "a" else (50.0,))]
-    by_method = Table("t", ("a", "b"), ("fid",), (1, 2), cells, "")
+    results = [record(m, c, seed, v) for m in ("m", "n") for c in ("a", "b")
+               for seed, v in enumerate((100.0, 110.0) if c == "a" else (50.0,))]
+    by_method = Table("t", ("a", "b"), ("fid",), cells, "", None)
     lines, summary = report_lib.main_table_lines(by_method, results)
     assert lines[0] == "| method | paper fid (a) | ours fid (a) | paper fid (b) | ours fid (b) |"
     assert lines[2] == "| m | n/a | 105.00 ± 7.07 (n=2) | 20.00 ± 2.00 | 50.00 (n=1) |"
     assert len(lines) == 4 and len(summary) == 4
-    study = Table("s", ("a", "b"), ("fid",), (1, 2), cells, "", rows_by="cell")
+    study = Table("s", ("a", "b"), ("fid",), cells, "", None, rows_by="cell")
     lines, study_summary = report_lib.main_table_lines(study, results)
     assert lines[0] == "| cell | paper fid | ours fid |"
     assert lines[2:4] == ["| m, a | n/a | 105.00 ± 7.07 (n=2) |",
@@ -423,8 +420,9 @@ def test_the_bf16_study_runs_table1s_klgan_cells_in_both_precisions_uncapped(mon
     assert PROTOCOLS["cpu"]["klgan_table1"].onednn_max_isa == "AVX2"
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     assert cap_onednn_isa(None) == "" and "ONEDNN_MAX_CPU_ISA" not in os.environ
-    assert [label for label, *_ in table.contrasts] == ["bf16 against float32, without MBD",
-                                                        "bf16 against float32, with MBD"]
+    assert [c.label for c in table.plan.contrasts] == [
+        f"bf16 against float32, {mbd}, {metric}" for mbd in ("without MBD", "with MBD")
+        for metric in ("fid", "recall")]
 
 
 def test_progress_estimates_time_left_from_the_runs_this_command_trained(tmp_path, monkeypatch,
@@ -444,9 +442,9 @@ def test_progress_estimates_time_left_from_the_runs_this_command_trained(tmp_pat
             clock[0] += 600.0  # every run trains for ten minutes
         return {}
 
-    monkeypatch.setattr(runner.time, "time", lambda: clock[0])
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(runner, "run_cell", fake_run_cell)
-    monkeypatch.setattr(runner, "write_table", lambda *args: None)
+    monkeypatch.setattr(runner, "finished_runs", lambda *args: [])
     reproduce("mbd_study", options)
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 6 and lines[0].startswith("run 2 of 7: klgan, batch 64, with MBD,")
@@ -478,7 +476,7 @@ def test_a_run_another_process_trains_is_skipped_and_the_table_goes_on(tmp_path,
         return {"logdir": path}
 
     monkeypatch.setattr(runner, "run_cell", run_cell)
-    monkeypatch.setattr(runner, "write_table", lambda *args: None)
+    monkeypatch.setattr(runner, "finished_runs", lambda *args: [])
     with training.run_lock(busy):
         _, results = reproduce("klgan_table1", options)
     assert attempted == [busy, free] and results == [{"logdir": free}]

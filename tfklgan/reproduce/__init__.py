@@ -1,6 +1,13 @@
 """One command per paper table: run every cell, score it, write the table.
 
-- `tables`: the paper's tables as data (cells, seeds, the paper's numbers);
+- `tables`: the paper's tables as data (cells, the paper's numbers, each
+  study's plan);
+- `design`: a study's plan (blocks, contrasts, correction, verdict rules),
+  stored before its first run and obeyed after;
+- `records`: run folders and result.json (RunRecord), a run's commit and
+  its time apart from time it stood stopped;
+- `analysis`: blocks by machine, contrasts paired within blocks, Holm's
+  correction, the ranking's bootstrap interval, the bar of the best cell;
 - `protocols`: fixed reduced protocols (the CPU proxies) and their oneDNN cap;
 - `runner`: `reproduce(table, options)` trains and scores every (cell, seed)
   run under `results/<table>/runs/` (finished runs are kept, interrupted ones
@@ -15,8 +22,10 @@
   kernel fingerprint, the cell's prediction interval elsewhere).
 """
 
+from tfklgan.reproduce.design import AFTER, BEFORE, Contrast, Plan, difference
 from tfklgan.reproduce.protocols import PROTOCOL_CPU_ISA, PROTOCOLS, Protocol, cap_onednn_isa
 from tfklgan.reproduce.publish import publish
+from tfklgan.reproduce.records import RunRecord
 from tfklgan.reproduce.runner import (
     ReproduceOptions,
     RunPreempted,
@@ -31,7 +40,8 @@ from tfklgan.reproduce.stats import kendall_tau, prediction_interval, ranks
 from tfklgan.reproduce.tables import TABLES, Cell, Table
 from tfklgan.reproduce.verify import verify
 
-__all__ = ["PROTOCOLS", "PROTOCOL_CPU_ISA", "TABLES", "Cell", "Protocol", "ReproduceOptions",
-           "RunPreempted", "Table", "cap_onednn_isa", "cell_config", "kendall_tau", "planned_runs",
+__all__ = ["AFTER", "BEFORE", "PROTOCOLS", "PROTOCOL_CPU_ISA", "TABLES", "Cell", "Contrast",
+           "Plan", "Protocol", "ReproduceOptions", "RunPreempted", "RunRecord", "Table",
+           "cap_onednn_isa", "cell_config", "difference", "kendall_tau", "planned_runs",
            "prediction_interval", "publish", "ranks", "reproduce", "run_cell", "run_length",
            "swap_dataset", "verify"]

@@ -38,8 +38,9 @@ import numpy as np
 
 from tfklgan import fingerprint
 from tfklgan.reproduce.protocols import PROTOCOLS, cap_onednn_isa
+from tfklgan.reproduce.records import run_dir, run_name
 from tfklgan.reproduce.report import fmt
-from tfklgan.reproduce.runner import ReproduceOptions, cell_config, run_cell, run_dir
+from tfklgan.reproduce.runner import ReproduceOptions, cell_config, run_cell
 from tfklgan.reproduce.stats import mean_std, welch_difference
 from tfklgan.reproduce.tables import TABLES
 
@@ -109,10 +110,6 @@ def _cell(method, column, framework="tfklgan"):
     raise KeyError((method, column))
 
 
-def _name(method, column):
-    return f"{method}-{column.replace(' ', '_')}"
-
-
 def _setting(config, dotted):
     part, field = dotted.split(".")
     return getattr(getattr(config, part), field)
@@ -153,11 +150,11 @@ class Study:
         return run_dir(os.path.join(self.out, framework), _cell(method, column), seed)
 
     def pytorch_dir(self, method, column, seed):
-        return os.path.join(self.out, "pytorch", "runs", f"{_name(method, column)}-seed{seed}")
+        return os.path.join(self.out, "pytorch", "runs", run_name(method, column, seed))
 
     def score_path(self, framework, method, column, seed):
-        return os.path.join(self.out, "scores", f"{framework}-{_name(method, column)}-seed{seed}"
-                                                ".json")
+        return os.path.join(self.out, "scores",
+                            f"{framework}-{run_name(method, column, seed)}.json")
 
     # ------------------------------------------------------------ the steps
 

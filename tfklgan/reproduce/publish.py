@@ -1,36 +1,26 @@
 """Publish a table's finished runs into the repository's results (docs/results):
 each run's records, not its weights, with paths relative to the repository,
-then the table written again from every run published there.
+its study's plan and block records, then the table written again from every
+run published there.
 
 A published run is `<published>/<table>/runs/<run>/` holding config.json,
 run.json, metrics.csv, eval.csv and result.json (written last, so a copy cut
 short is not taken for a published run); its final sample grid goes to
 `<published>/<table>/grids/`. Publishing the same run again changes nothing;
-a run whose published scores differ is refused, never overwritten.
+a run whose published scores differ is refused, never overwritten. The
+study's plan.json goes with its first run; a published table with no stored
+plan gets the table's plan (a plan written after the runs says so itself).
 """
 
-import json
 import os
 import shutil
 
-from tfklgan import metrics
+from tfklgan.reproduce import design, records
 from tfklgan.reproduce.report import grid_name, write_table
-from tfklgan.reproduce.runner import planned_runs, run_dir, write_json
+from tfklgan.reproduce.runner import finished_runs, planned_runs
 from tfklgan.reproduce.tables import TABLES
 
 RECORDS = ("config.json", "run.json", "metrics.csv", "eval.csv")
-
-
-def published_runs(published_table, cell):
-    """The folders of the cell's published runs (every seed), in seed order."""
-    runs = os.path.join(published_table, "runs")
-    prefix = os.path.basename(run_dir("", cell, ""))
-    if not os.path.isdir(runs):
-        return []
-    seeds = sorted(int(name[len(prefix):]) for name in os.listdir(runs)
-                   if name.startswith(prefix) and name[len(prefix):].isdigit()
-                   and os.path.isfile(os.path.join(runs, name, "result.json")))
-    return [run_dir(published_table, cell, seed) for seed in seeds]
 
 
 def _repo_path(path, root):
@@ -39,39 +29,50 @@ def _repo_path(path, root):
     return os.path.relpath(path, root) if os.path.commonpath([path, root]) == root else path
 
 
-def _load(path):
-    with open(os.path.join(path, "result.json")) as handle:
-        return json.load(handle)
-
-
 def _publish_run(source, target, table_dir, root):
     """Copies one finished run's records to `target`; returns False when the
     same run is published there already. Raises ValueError when `target`
     holds a run with other scores."""
-    result = _load(source)
-    if os.path.isfile(os.path.join(target, "result.json")):
-        published = _load(target)
-        differ = [k for k in metrics.SCORES if published.get(k) != result.get(k)]
-        if not differ:
+    result = records.load(source)
+    if records.is_finished(target):
+        published = records.load(target)
+        differ = records.scores_differ(published, result)
+        if differ is None:
             return False
-        raise ValueError(f"{target} already holds another run ({differ[0]} "
-                         f"{published.get(differ[0])!r}, not {result.get(differ[0])!r}); "
-                         "move it away first to publish this one in its place")
+        raise ValueError(f"{target} already holds another run ({differ} "
+                         f"{published.scores.get(differ)!r}, not {result.scores.get(differ)!r})"
+                         "; move it away first to publish this one in its place")
     os.makedirs(target, exist_ok=True)
     for name in RECORDS:
         if os.path.isfile(os.path.join(source, name)):
             shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
-    grid = result.get("sample_grid")
+    grid = result.sample_grid
     if grid and os.path.isfile(grid):
         destination = os.path.join(table_dir, "grids", grid_name(result))
         os.makedirs(os.path.dirname(destination), exist_ok=True)
         shutil.copyfile(grid, destination)
-        result["sample_grid"] = _repo_path(destination, root)
+        grid = _repo_path(destination, root)
     else:
-        result["sample_grid"] = None
-    result["logdir"] = _repo_path(target, root)
-    write_json(os.path.join(target, "result.json"), result)
+        grid = None
+    records.save(result.replace(sample_grid=grid, logdir=_repo_path(target, root)), target)
     return True
+
+
+def _publish_design(table_name, source_table, table_dir):
+    """The study's plan (and its block records) beside its published runs.
+    Raises ValueError where the published plan and the runs' plan differ."""
+    plan, declared = design.read(source_table)
+    published, _ = design.read(table_dir)
+    if plan is not None and published is not None and design.changes(published, plan):
+        raise ValueError(f"{table_dir} holds a study declared under another plan than "
+                         f"the runs of {source_table}; publish them as a study of their own")
+    if plan is not None and published is None:
+        os.makedirs(table_dir, exist_ok=True)
+        shutil.copyfile(os.path.join(source_table, design.PLAN_FILE),
+                        os.path.join(table_dir, design.PLAN_FILE))
+    blocks = os.path.join(source_table, "blocks")
+    if os.path.isdir(blocks):
+        shutil.copytree(blocks, os.path.join(table_dir, "blocks"), dirs_exist_ok=True)
 
 
 def publish(table_name, options, published_dir, relative_to=None):
@@ -87,20 +88,24 @@ def publish(table_name, options, published_dir, relative_to=None):
         raise ValueError(f"--results_dir is the published folder {published_dir}; publish from "
                          "the folder the runs trained in")
     new = []
-    for cell, seed in planned_runs(table_name, options):
-        source = run_dir(source_table, cell, seed)
-        if os.path.isfile(os.path.join(source, "result.json")):
-            target = run_dir(table_dir, cell, seed)
-            if _publish_run(source, target, table_dir, root):
-                new.append(target)
-    results = []
-    for cell in table.cells:
-        for path in published_runs(table_dir, cell):
-            result = _load(path)
-            result["logdir"] = path  # as read here, wherever the command runs
-            if result.get("sample_grid"):
-                result["sample_grid"] = os.path.join(root, result["sample_grid"])
-            results.append(result)
+    chosen = [(cell, seed) for cell, seed in planned_runs(table_name, options)
+              if records.is_finished(records.run_dir(source_table, cell, seed))]
+    if chosen:
+        _publish_design(table_name, source_table, table_dir)
+    for cell, seed in chosen:
+        target = records.run_dir(table_dir, cell, seed)
+        if _publish_run(records.run_dir(source_table, cell, seed), target, table_dir, root):
+            new.append(target)
+    results = [r.replace(logdir=records.run_dir(table_dir, r, r.seed),
+                         sample_grid=r.sample_grid and os.path.join(root, r.sample_grid))
+               for r in finished_runs(table, table_dir)]
     if results:
-        write_table(table, results, table_dir, options.protocol)
+        plan, declaration = design.read(table_dir)
+        if plan is None:  # runs published before plans were: the table's plan
+            plan = table.plan
+            declaration = design.write(table_dir, plan, options.protocol,
+                                       *records.source_commit())
+        write_table(table, results, table_dir, options.protocol,
+                    design.analysed(plan, table.plan), declaration)
     return table_dir, new
+

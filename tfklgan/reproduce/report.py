@@ -10,13 +10,10 @@ import os
 import shutil
 
 from tfklgan import fingerprint, metrics
-from tfklgan.reproduce.stats import (
-    HIGHER_IS_BETTER,
-    kendall_tau,
-    mean_std,
-    ranks,
-    welch_difference,
-)
+from tfklgan.reproduce import analysis as analysis_lib
+from tfklgan.reproduce.design import AFTER
+from tfklgan.reproduce.records import run_name
+from tfklgan.reproduce.stats import HIGHER_IS_BETTER, kendall_tau, mean_std, ranks
 
 
 def fmt(mean, std):
@@ -26,16 +23,9 @@ def fmt(mean, std):
     return f"{mean:.2f}" if not math.isfinite(std) else f"{mean:.2f} ± {std:.2f}"
 
 
-def run_fingerprint(result):
-    """A result's fingerprint, completed from its protocol (older records lack
-    the vendor and TensorFlow's version)."""
-    return fingerprint.complete(result.get("machine"),
-                                result.get("protocol", {}).get("versions", {}).get("tensorflow"))
-
-
 def _machines_line(results):
     """How many runs trained on each kernel fingerprint."""
-    counts = collections.Counter(fingerprint.text(run_fingerprint(r)) for r in results)
+    counts = collections.Counter(fingerprint.text(r.fingerprint()) for r in results)
     parts = [f"{name}: {count}" for name, count in sorted(counts.items())]
     return ("Runs by kernel fingerprint (a run repeats bit for bit only on its own "
             "fingerprint; elsewhere a rerun is another sample of the cell, see "
@@ -48,29 +38,31 @@ def _settings_text(results):
         found = {str(get(r)) for r in results}
         return "/".join(sorted(found, key=lambda v: (not v.isdigit(), int(v) if v.isdigit()
                                                      else 0, v)))
-    settings = [r.get("settings", {}) for r in results]
-    real = [r["protocol"]["real"] for r in results]
+    settings = [r.settings for r in results]
+    real = [r.protocol["real"] for r in results]
     keys = ("dataset", "train_images", "image_size", "width", "batch_size", "init")
     parts = [f"{key.replace('_', ' ')} "
-             f"{values(lambda r, k=key: r.get('settings', {}).get(k, '?'))}"
+             f"{values(lambda r, k=key: r.settings.get(k, '?'))}"
              for key in keys if any(key in x for x in settings)]
-    text = ", ".join(parts + [f"{values(lambda r: r['steps'])} generator steps",
-                              f"seeds {values(lambda r: r['seed'])}"])
-    return (f"{text}. Scores: `{results[0]['protocol']['feature_network_identity']}`, "
-            f"{values(lambda r: r['protocol']['generated_count'])} generated images against "
+    text = ", ".join(parts + [f"{values(lambda r: r.steps)} generator steps",
+                              f"seeds {values(lambda r: r.seed)}"])
+    return (f"{text}. Scores: `{results[0].protocol['feature_network_identity']}`, "
+            f"{values(lambda r: r.protocol['generated_count'])} generated images against "
             f"{'/'.join(sorted({str(x['count']) for x in real}))} real images of the "
             f"{'/'.join(sorted({x['split'] for x in real}))} split.")
 
 
-def write_table(table, results, out_dir, protocol_name=None):
-    """table.md, table.csv, plots and grids from the run results; returns the
-    (method, column, metric, paper, ours, n) summary rows."""
+def write_table(table, results, out_dir, protocol_name, plan, declaration):
+    """table.md, table.csv, plots and grids from the run records (RunRecord),
+    analysed by `plan` (declared as `declaration` says; None: not stored);
+    returns the (method, column, metric, paper, ours, n) summary rows."""
     title = f"{table.title} ({f'{protocol_name} protocol' if protocol_name else 'ad hoc'})"
     lines = [f"# {title}", "", f"Ours: {_settings_text(results)} {table.note}", ""]
     table_lines, summary = main_table_lines(table, results)
     lines += table_lines
     lines += _ranking_lines(table, summary)
-    lines += _contrast_lines(table, results)
+    study = analysis_lib.analyse(table, plan, declaration, results)
+    lines += study_lines(study)
     lines += _fidelity_diversity_lines(table, results)
     lines += ["", _machines_line(results)]
     with open(os.path.join(out_dir, "table.md"), "w") as handle:
@@ -81,14 +73,14 @@ def write_table(table, results, out_dir, protocol_name=None):
                          "width", "batch_size", "generated", "real", "feature_network",
                          "fingerprint"])
         for r in results:
-            settings = r.get("settings", {})
-            writer.writerow([r["method"], r["column"], r["seed"], r["steps"],
-                             *[r.get(k, "") for k in metrics.SCORES],
+            settings = r.settings
+            writer.writerow([r.method, r.column, r.seed, r.steps,
+                             *[r.scores.get(k, "") for k in metrics.SCORES],
                              settings.get("train_images", ""), settings.get("width", ""),
-                             settings.get("batch_size", ""), r["protocol"]["generated_count"],
-                             r["protocol"]["real"]["count"],
-                             r["protocol"]["feature_network_identity"],
-                             fingerprint.text(run_fingerprint(r))])
+                             settings.get("batch_size", ""), r.protocol["generated_count"],
+                             r.protocol["real"]["count"],
+                             r.protocol["feature_network_identity"],
+                             fingerprint.text(r.fingerprint())])
     _plots(results, out_dir, table.curves_by)
     _grids(results, out_dir)
     write_hparams(results, os.path.join(out_dir, "hparams"))
@@ -100,15 +92,15 @@ def main_table_lines(table, results):
     lines, a row per method and a column pair per cell column, or with
     `table.rows_by == "cell"` a row per cell; and the (method, column, metric,
     paper, ours, n) summary rows."""
-    methods = list(dict.fromkeys(r["method"] for r in results))
+    methods = list(dict.fromkeys(r.method for r in results))
     nan_pair = (float("nan"),) * 2
 
     def entries(method, column):
         cell = next((c for c in table.cells if c.method == method and c.column == column), None)
-        runs = [r for r in results if r["method"] == method and r["column"] == column]
+        runs = [r for r in results if r.cell_key == (method, column)]
         for metric in table.metrics:
             paper = cell.paper.get(metric, nan_pair) if cell else nan_pair
-            ours = mean_std([r[metric] for r in runs])
+            ours = mean_std([r.score(metric) for r in runs])
             yield ([fmt(*paper), fmt(*ours) + (f" (n={len(runs)})" if runs else "")],
                    (method, column, metric, paper, ours, len(runs)))
 
@@ -144,16 +136,14 @@ def write_hparams(results, directory):
     from tensorboard.plugins.hparams import api as hp
     shutil.rmtree(directory, ignore_errors=True)
     for r in results:
-        name = f"{r['method']}-{r['column'].replace(' ', '_')}-seed{r['seed']}"
-        settings = r.get("settings", {})
-        hparams = {"method": r["method"], "column": r["column"], "seed": r["seed"],
-                   "steps": r["steps"],
-                   **{k: settings[k] for k in HPARAM_SETTINGS if k in settings}}
+        name = run_name(r.method, r.column, r.seed)
+        hparams = {"method": r.method, "column": r.column, "seed": r.seed, "steps": r.steps,
+                   **{k: r.settings[k] for k in HPARAM_SETTINGS if k in r.settings}}
         with tf.summary.create_file_writer(os.path.join(directory, name)).as_default():
             hp.hparams(hparams, trial_id=name)
             for key in metrics.SCORES:
-                if isinstance(r.get(key), (int, float)) and math.isfinite(r[key]):
-                    tf.summary.scalar(f"final/{key}", r[key], step=r["steps"])
+                if math.isfinite(r.score(key)):
+                    tf.summary.scalar(f"final/{key}", r.score(key), step=r.steps)
 
 
 PRDC = ("precision", "recall", "density", "coverage")
@@ -162,16 +152,16 @@ PRDC = ("precision", "recall", "density", "coverage")
 def _fidelity_diversity_lines(table, results):
     """Precision, recall, density and coverage per cell (mean ± std over seeds),
     for the runs scored with them (`--rescore` adds them to older runs)."""
-    scored = [r for r in results if all(k in r for k in PRDC)]
+    scored = [r for r in results if all(k in r.scores for k in PRDC)]
     if not scored:
         return []
     lines = ["", "## Fidelity and diversity (ours; precision/recall k = 3, density/coverage "
              "k = 5)", "", "| cell | " + " | ".join(PRDC) + " |", "|---|" + "---|" * len(PRDC)]
     for cell in table.cells:
-        runs = [r for r in scored if r["method"] == cell.method and r["column"] == cell.column]
+        runs = [r for r in scored if r.cell_key == (cell.method, cell.column)]
         if runs:
             lines.append(f"| {cell.method}, {cell.column} | " + " | ".join(
-                fmt(*mean_std([r[k] for r in runs])) for k in PRDC) + " |")
+                fmt(*mean_std([r.score(k) for r in runs])) for k in PRDC) + " |")
     return lines
 
 
@@ -218,58 +208,139 @@ CONTRAST_DECIMALS = {"inception_score": 2, "precision": 3, "recall": 3, "density
                      "coverage": 3}
 
 
-def _contrast_lines(table, results):
-    """Per declared contrast and row: mean(a) - mean(b) of each metric with its
-    Welch 95% interval, and whether the interval excludes 0."""
-    lines = []
-    for label, column_a, column_b in table.contrasts:
-        for method in dict.fromkeys(r["method"] for r in results):
-            for metric in table.metrics:
-                a = [r[metric] for r in results if (r["method"], r["column"]) == (method,
-                                                                                   column_a)]
-                b = [r[metric] for r in results if (r["method"], r["column"]) == (method,
-                                                                                   column_b)]
-                value, (low, high), p = welch_difference(a, b)
-                if not lines:
-                    lines += ["", "## Contrasts (mean of the first minus mean of the second; "
-                                  "Welch's 95% interval)", ""]
-                if math.isnan(low):
-                    lines.append(f"- {label} ({method}, {metric}): {column_a} (n={len(a)}) "
-                                 f"against {column_b} (n={len(b)}): too few seeds")
-                    continue
-                clear = "excludes 0" if not low <= 0 <= high else "includes 0"
-                places = CONTRAST_DECIMALS.get(metric, 1)
-                lines.append(f"- {label} ({method}, {metric}): {column_a} - {column_b} = "
-                             f"{value:+.{places}f} ({low:+.{places}f} to {high:+.{places}f}, "
-                             f"p = {p:.2g}; the interval {clear})")
+def _number(value, metric):
+    places = CONTRAST_DECIMALS.get(metric, 1)
+    return f"{value:+.{places}f}" if math.isfinite(value) else "n/a"
+
+
+def plan_lines(plan, declaration):
+    """The plan as the report states it: when it was declared, its blocks,
+    contrasts, correction and what decides each verdict."""
+    if plan.written == AFTER:
+        when = ("written after the runs: every result below is exploratory, a "
+                "hypothesis for a study declared before its runs")
+    elif declaration:
+        when = (f"declared before the runs on {declaration['date']} at commit "
+                f"{declaration['commit'] or 'not recorded'}"
+                f"{' (with uncommitted changes)' if declaration.get('dirty') else ''}")
+    else:
+        when = "declared before the runs (not yet stored with a run)"
+    spares = (f"; spare seeds {', '.join(map(str, plan.spare_seeds))} stand in, in order, for "
+              "blocks abandoned because their machine changed" if plan.spare_seeds else "")
+    lines = ["", f"## Plan ({when})", "",
+             f"- Blocks: n = {plan.n}, seeds {', '.join(map(str, plan.seeds))}{spares}. A "
+             "block is one seed's runs of every cell on one kernel fingerprint.",
+             f"- Correction: {plan.correction.capitalize()} across the {len(plan.contrasts)} "
+             f"declared contrasts, family-wise alpha = {plan.alpha:g}."]
+    for c in plan.contrasts:
+        expect = {None: "no direction predicted", -1: "predicted negative",
+                  1: "predicted positive"}[c.expect]
+        lines.append(f"- Contrast: {c.label}: {c.text()} ({c.metric}; {expect}).")
+    if plan.ranking:
+        lines.append(f"- Ranking: Kendall's tau between the paper's {plan.ranking} and ours "
+                     "over the cells with a paper value, 95% percentile bootstrap over "
+                     "blocks (outside the Holm family).")
+    if plan.bar:
+        lines.append("- Bar of the best cell: " + ", ".join(f"{m} {op} {v:g}"
+                                                           for m, op, v in plan.bar) + ".")
+    lines.append(f"- Verdicts: {plan.decision}")
+    if plan.note:
+        lines.append(f"- {plan.note}")
     return lines
 
+
+def block_lines(study):
+    lines = ["", "## Blocks", "", "| block | kernel fingerprint | runs | in the analysis |",
+             "|---|---|---|---|"]
+    analysed = {id(b) for b in study.analysed}
+    extra = {id(b) for b in study.extra}
+    for block in study.blocks:
+        role = ("declared" if id(block) in analysed else "exploratory (beyond n or outside "
+                "the plan)" if id(block) in extra else "incomplete")
+        lines.append(f"| {block.label} | {fingerprint.text(block.fingerprint)} | "
+                     f"{len(block.runs)} | {role} |")
+    split = sorted({b.seed for b in study.blocks if b.part})
+    if split:
+        lines += ["", "Seeds whose runs trained on more than one kernel fingerprint, each "
+                  "fingerprint a block of its own: " + "; ".join(
+                      f"seed {seed}: " + ", ".join(
+                          f"{b.label} holds {', '.join(c for _, c in b.runs)}"
+                          for b in study.blocks if b.seed == seed) for seed in split) + "."]
+    return lines
+
+
+def contrast_table(results):
+    lines = ["| contrast | blocks | per block | mean | interval (level) | p | Holm p | "
+             "verdict |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        metric = r.contrast.metric
+        per_block = ", ".join(_number(v, metric) for v in r.values) or "none"
+        interval = (f"{_number(r.interval[0], metric)} to {_number(r.interval[1], metric)} "
+                    f"({100 * r.level:.2f}%)" if math.isfinite(r.interval[0]) else "n/a")
+        p = f"{r.p:.2g}" if math.isfinite(r.p) else "n/a"
+        adjusted = f"{r.adjusted_p:.2g}" if math.isfinite(r.adjusted_p) else "n/a"
+        lines.append(f"| {r.contrast.label} ({metric}) | {len(r.values)} | {per_block} | "
+                     f"{_number(r.mean, metric)} | {interval} | {p} | {adjusted} | "
+                     f"{r.verdict} |")
+    return lines
+
+
+def study_lines(study):
+    """The design sections of table.md: plan, blocks, the declared contrasts,
+    the ranking's interval, the bar, and what is exploratory."""
+    plan = study.plan
+    status = {"complete": f"complete: {plan.n} of {plan.n} declared blocks",
+              "incomplete": f"incomplete: {len(study.analysed)} of {plan.n} declared blocks; "
+                            "no verdict until all are in",
+              "exploratory": "exploratory: its plan was written after its runs"}[study.status]
+    lines = plan_lines(plan, study.declaration) + block_lines(study)
+    lines += ["", f"## Declared contrasts ({status})", "",
+              "Each value is one block's contrast (its runs of the cells, paired); the "
+              "interval is Student's t at the level of the Holm step that decides the "
+              "contrast, so it excludes 0 exactly when Holm rejects.", ""]
+    lines += contrast_table(study.confirmatory)
+    if study.ranking:
+        tau, (low, high), count = study.ranking
+        text = (f"{tau:.2f} (95% bootstrap over blocks {low:.2f} to {high:.2f}, {count} cells)"
+                if math.isfinite(low) else "n/a (too few blocks or cells)")
+        lines += ["", f"Kendall's tau of the paper's {plan.ranking} ranking and ours over the "
+                      f"analysed blocks: {text}."]
+    if study.bar and study.bar[0]:
+        (method, column), rows = study.bar
+        lines += ["", f"Best cell ({method}, {column}) against the bar: " + "; ".join(
+            f"{m} {mean:.3g} (95% {low:.3g} to {high:.3g}) {op} {v:g}: {verdict}"
+            for m, op, v, mean, (low, high), verdict in rows) + "."]
+    if study.exploratory:
+        lines += ["", "## Exploratory (chosen after the runs)", "",
+                  "Holm-corrected among themselves over every block that holds their cells; "
+                  "hypotheses for a declared study, not findings.", ""]
+        lines += contrast_table(study.exploratory)
+    return lines
 
 def _plots(results, out_dir, curves_by="step"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
-    columns = list(dict.fromkeys(r["column"] for r in results))
+    columns = list(dict.fromkeys(r.column for r in results))
     styles = {c: ("-", "--", ":", "-.")[i % 4] for i, c in enumerate(columns)}
     colours = {c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(columns)}
-    for method in dict.fromkeys(r["method"] for r in results):
+    for method in dict.fromkeys(r.method for r in results):
         fig, axis = plt.subplots(figsize=(6, 4))
         labelled = set()
-        for r in (r for r in results if r["method"] == method):
-            path = os.path.join(r["logdir"], "eval.csv")
+        for r in (r for r in results if r.method == method):
+            path = os.path.join(r.logdir, "eval.csv")
             if not os.path.isfile(path):
                 continue
             with open(path, newline="") as handle:
                 rows = list(csv.DictReader(handle))
-            settings = r.get("settings", {})
-            per_step = (settings.get("batch_size", 1) * settings.get("n_critic", 1)
+            per_step = (r.settings.get("batch_size", 1) * r.settings.get("n_critic", 1)
                         if curves_by == "images" else 1)
             axis.plot([int(x["step"]) * per_step for x in rows],
-                      [float(x["fid"]) for x in rows], marker="o", color=colours[r["column"]],
-                      linestyle=styles[r["column"]],
-                      label=None if r["column"] in labelled else f"{r['column']} (every seed)")
-            labelled.add(r["column"])
+                      [float(x["fid"]) for x in rows], marker="o", color=colours[r.column],
+                      linestyle=styles[r.column],
+                      label=None if r.column in labelled else f"{r.column} (every seed)")
+            labelled.add(r.column)
         axis.set_xlabel("training images seen" if curves_by == "images" else "generator step")
         axis.set_ylabel("FID")
         axis.set_title(method)
@@ -281,15 +352,15 @@ def _plots(results, out_dir, curves_by="step"):
 
 def grid_name(result):
     """The file name of a run's final sample grid in the table's grids/."""
-    return f"{result['method']}_{result['column'].replace(' ', '_')}_seed{result['seed']}.png"
+    return f"{result.method}_{result.column.replace(' ', '_')}_seed{result.seed}.png"
 
 
 def _grids(results, out_dir):
     os.makedirs(os.path.join(out_dir, "grids"), exist_ok=True)
     for r in results:
         destination = os.path.join(out_dir, "grids", grid_name(r))
-        if (r["sample_grid"] and os.path.isfile(r["sample_grid"])
-                and os.path.abspath(r["sample_grid"]) != os.path.abspath(destination)):
-            shutil.copyfile(r["sample_grid"], destination)
+        if (r.sample_grid and os.path.isfile(r.sample_grid)
+                and os.path.abspath(r.sample_grid) != os.path.abspath(destination)):
+            shutil.copyfile(r.sample_grid, destination)
 
 

@@ -4,8 +4,10 @@ A run with a `result.json` is finished and not rerun; an interrupted one is
 resumed from its checkpoint."""
 
 import dataclasses
+import datetime
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -15,7 +17,9 @@ from tfklgan import data as data_lib
 from tfklgan import fingerprint, metrics
 from tfklgan.cli import config_from_flagfile
 from tfklgan.evaluation import RealStatistics, evaluate_generator, feature_network_of, gan_generator
+from tfklgan.reproduce import design, records
 from tfklgan.reproduce.protocols import PROTOCOLS, cap_onednn_isa
+from tfklgan.reproduce.records import RunRecord, StopWatch, run_dir
 from tfklgan.reproduce.report import write_table
 from tfklgan.reproduce.tables import TABLES
 from tfklgan.training import RunInUseError, load_run, train
@@ -153,22 +157,13 @@ def _score(out_dir, config):
     return evaluate_generator(generate, weights, real, feature_network, eval_config)
 
 
-def write_json(path, value):
-    """Writes `value` to `path` whole or not at all (a temporary file, then a rename)."""
-    with open(path + ".tmp", "w") as handle:
-        json.dump(value, handle, indent=2)
-    os.replace(path + ".tmp", path)
-
-
 def run_cell(cell, seed, options, out_dir, table_name=None):
-    """Trains (or resumes) and scores one run; returns its result dict. A
+    """Trains (or resumes) and scores one run; returns its RunRecord. A
     finished run is returned as recorded, or re-scored with `options.rescore`."""
-    result_path = os.path.join(out_dir, "result.json")
     config = cell_config(cell, seed, options, out_dir, table_name)
     config.validate()
-    if os.path.isfile(result_path):
-        with open(result_path) as handle:
-            result = json.load(handle)
+    if records.is_finished(out_dir):
+        result = records.load(out_dir)
         if not options.rescore:
             return result
         if not os.path.isfile(os.path.join(out_dir, "checkpoints", "checkpoint")):
@@ -176,8 +171,9 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
                   "records); its scores stay as recorded", file=sys.stderr)
             return result
         scores = _score(out_dir, config)
-        result.update({k: scores[k] for k in metrics.SCORES}, protocol=scores["protocol"])
-        write_json(result_path, result)
+        result = result.replace(scores={k: scores[k] for k in metrics.SCORES},
+                                protocol=scores["protocol"])
+        records.save(result, out_dir)
         return result
     steps, points = run_length(config, options, table_name)
     eval_every = max(1, steps // points)
@@ -186,38 +182,33 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
         checkpoint_every=eval_every, sample_every=eval_every,
         log_every=max(1, min(config.run.log_every, eval_every)),
         resume=os.path.isfile(os.path.join(out_dir, "config.json")))
-    started = time.time()
-    trained = train(config)
+    commit, dirty = records.source_commit()
+    with StopWatch() as watch:
+        trained = train(config)
     if trained.preempted:  # not finished: no result.json, so a rerun resumes it
         raise RunPreempted(out_dir, trained.step, trained.preempted)
-    seconds = time.time() - started
     scores = _score(out_dir, config)
     with open(os.path.join(out_dir, "run.json")) as handle:
         train_images = json.load(handle)["train_examples"]
-    result = {"method": cell.method, "column": cell.column, "seed": seed, "steps": steps,
-              **{k: scores[k] for k in metrics.SCORES},
-              "settings": {"dataset": config.data.name, "train_images": train_images,
-                           "image_size": config.data.image_size, "width": config.network.width,
-                           "batch_size": config.run.batch_size,
-                           "n_critic": config.objective.n_critic,
-                           "init": config.network.init, "precision": config.run.precision},
-              # a resumed run's seconds cover only the steps after timed_from_step
-              "train_seconds": round(seconds, 1), "timed_from_step": trained.start_step,
-              "protocol": scores["protocol"],
-              "sample_grid": trained.sample_grid, "logdir": out_dir,
-              "machine": fingerprint.current()}
-    write_json(result_path, result)
+    result = RunRecord(
+        method=cell.method, column=cell.column, seed=seed, steps=steps,
+        scores={k: scores[k] for k in metrics.SCORES},
+        settings={"dataset": config.data.name, "train_images": train_images,
+                  "image_size": config.data.image_size, "width": config.network.width,
+                  "batch_size": config.run.batch_size, "n_critic": config.objective.n_critic,
+                  "init": config.network.init, "precision": config.run.precision},
+        # a resumed run's seconds cover only the steps after timed_from_step
+        train_seconds=round(watch.running_seconds, 1),
+        stopped_seconds=round(watch.stopped_seconds, 1), timed_from_step=trained.start_step,
+        protocol=scores["protocol"], sample_grid=trained.sample_grid, logdir=out_dir,
+        machine=fingerprint.current(), commit=commit, dirty=dirty)
+    records.save(result, out_dir)
     return result
 
 
-
-def run_dir(out_dir, cell, seed):
-    """results/<table>/runs/<method>-<column>-seed<k>."""
-    return os.path.join(out_dir, "runs", f"{cell.method}-{cell.column.replace(' ', '_')}-seed{seed}")
-
-
-def planned_runs(table_name, options):
-    """[(cell, seed)] that `options` chooses of the table, checked."""
+def planned_runs(table_name, options, seeds=None):
+    """[(cell, seed)] that `options` chooses of the table, checked, a seed's
+    cells together (a block): `seeds`, else --seeds, else the plan's seeds."""
     if table_name not in TABLES:
         raise ValueError(f"unknown table {table_name!r}; choose one of {sorted(TABLES)}")
     options.validate(table_name)
@@ -227,54 +218,150 @@ def planned_runs(table_name, options):
     if unknown:
         raise ValueError(f"methods {sorted(unknown)} are not in {table_name}; choose from "
                          f"{sorted({c.method for c in table.cells})}")
-    protocol = PROTOCOLS[options.protocol][table_name] if options.protocol else None
-    seeds = list(options.seeds or (protocol.seeds if protocol else table.seeds))
-    return [(cell, seed) for cell in table.cells if cell.method in methods for seed in seeds]
+    if seeds is None:
+        seeds = options.seeds or (table.plan.seeds if table.plan else ())
+    return [(cell, seed) for seed in seeds for cell in table.cells if cell.method in methods]
+
+
+class BlockMachineError(ValueError):
+    """A block's runs began on another kernel fingerprint than this machine's."""
+
+
+def claim_block(table_dir, seed, commit, dirty):
+    """Records the machine of the block of `seed` at its first run (blocks/
+    seed<k>.json), or checks that this machine is the one it began on; raises
+    BlockMachineError when not: a block's runs all train on one fingerprint."""
+    path = os.path.join(table_dir, "blocks", f"seed{seed}.json")
+    current = fingerprint.current()
+    if os.path.isfile(path):
+        with open(path) as handle:
+            began = json.load(handle)
+        same, differences = fingerprint.compare(current, began["fingerprint"])
+        if not same:
+            raise BlockMachineError(
+                f"the block of seed {seed} began on {fingerprint.text(began['fingerprint'])}; "
+                f"this machine differs ({'; '.join(differences)}), so its runs cannot join "
+                "it: finish it on that machine, or let the plan's next spare seed stand in")
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    records.write_json(path, {"seed": seed, "fingerprint": current, "commit": commit,
+                              "dirty": dirty, "began": datetime.date.today().isoformat()})
+
+
+def finished_runs(table, table_dir):
+    """RunRecords of every finished run of the table's cells in `table_dir`
+    (any seed), a seed's cells together in the table's order."""
+    folder = os.path.join(table_dir, "runs")
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    found = []
+    for cell in table.cells:
+        prefix = records.run_prefix(cell.method, cell.column)
+        for name in names:
+            tail = name[len(prefix):]
+            if name.startswith(prefix) and tail.isdigit() and records.is_finished(
+                    os.path.join(folder, name)):
+                found.append((int(tail), table.cells.index(cell), os.path.join(folder, name)))
+    return [records.load(path) for _, _, path in sorted(found)]
 
 
 def reproduce(table_name, options):
-    """Runs the table (or the chosen subset) and writes its outputs; returns
-    (output directory, per-run results)."""
-    runs = planned_runs(table_name, options)
+    """Runs the table (or the chosen subset) block by block under its plan and
+    writes its outputs; returns (output directory, the chosen runs' records).
+
+    The plan is stored in the results before the first run and obeyed after
+    (design.check). A block that began on another machine is skipped, and
+    without --seeds the plan's next spare seed stands in for it."""
+    planned_runs(table_name, options)  # checks the table, methods and protocol
+    table = TABLES[table_name]
+    out_dir = os.path.join(options.results_dir, table_name)
+    plan, declaration = design.check(table_name, table, out_dir, options.protocol)
     if options.protocol:
         cap_onednn_isa(PROTOCOLS[options.protocol][table_name].onednn_max_isa)
-    out_dir = os.path.join(options.results_dir, table_name)
-    finished = [os.path.isfile(os.path.join(run_dir(out_dir, cell, seed), "result.json"))
-                for cell, seed in runs]
-    results, trained, in_use = [], 0, []
-    started = time.time()
-    for index, (cell, seed) in enumerate(runs):
-        if options.report_only and not finished[index]:
-            continue
-        if not finished[index] and options.progress:
-            print(progress_line(index, len(runs), cell, seed, time.time() - started, trained,
-                                finished.count(False) - trained - len(in_use)),
-                  file=sys.stderr, flush=True)
-        try:
-            results.append(run_cell(cell, seed, options, run_dir(out_dir, cell, seed),
-                                    table_name))
-        except RunInUseError as error:
-            # another command of this table trains it: leave it to that one
-            print(f"skipped: {error}", file=sys.stderr, flush=True)
-            in_use.append(index)
-            continue
-        trained += not finished[index]
-    if results:
-        write_table(TABLES[table_name], results, out_dir, options.protocol)
+    seeds = list(options.seeds or plan.seeds)
+    spares = [] if options.seeds else list(plan.spare_seeds)
+    commit, dirty = records.source_commit()
+    results, refused, in_use = [], set(), 0
+    progress = Progress(options.progress)
+
+    def choose(seed):
+        runs = planned_runs(table_name, options, [seed])
+        progress.add(len(runs), sum(not records.is_finished(run_dir(out_dir, *run))
+                                    for run in runs))
+        return runs
+    blocks = [(seed, choose(seed)) for seed in seeds]
+    # what this command makes before its first run trains is removed again if
+    # that run fails before writing anything (bad settings, data not found offline)
+    made = next((path for path in (options.results_dir, out_dir) if not os.path.exists(path)),
+                None)
+    try:
+        while blocks:
+            seed, runs = blocks.pop(0)
+            for cell, _ in runs:
+                progress.position += 1
+                folder = run_dir(out_dir, cell, seed)
+                finished = records.is_finished(folder)
+                if not finished and (options.report_only or seed in refused):
+                    continue
+                try:
+                    if not finished:
+                        if declaration is None:
+                            declaration = design.write(out_dir, plan, options.protocol, commit,
+                                                       dirty)
+                        claim_block(out_dir, seed, commit, dirty)
+                        progress.starting(cell, seed)
+                    results.append(run_cell(cell, seed, options, folder, table_name))
+                except BlockMachineError as error:
+                    print(f"skipped: {error}", file=sys.stderr, flush=True)
+                    refused.add(seed)
+                    if spares:
+                        spare = spares.pop(0)
+                        blocks.append((spare, choose(spare)))
+                    continue
+                except RunInUseError as error:
+                    # another command of this table trains it: leave it to that one
+                    print(f"skipped: {error}", file=sys.stderr, flush=True)
+                    in_use += 1
+                    continue
+                if not finished:
+                    progress.trained += 1
+    except ValueError:
+        if made and not os.path.isdir(os.path.join(out_dir, "runs")):
+            shutil.rmtree(made, ignore_errors=True)
+        raise
+    everything = finished_runs(table, out_dir)
+    if everything:
+        write_table(table, everything, out_dir, options.protocol, plan, declaration)
     if in_use:
-        print(f"{len(in_use)} of the {len(runs)} runs were being trained by another "
-              f"process, so {out_dir}/table.md leaves them out; once they finish, the "
-              "same command with --report_only writes the whole table", file=sys.stderr)
+        print(f"{in_use} of the {progress.total} runs were being trained by another process, so "
+              f"{out_dir}/table.md leaves them out; once they finish, the same command "
+              "with --report_only writes the whole table", file=sys.stderr)
     return out_dir, results
 
 
-def progress_line(index, total, cell, seed, elapsed, trained, to_train):
-    """"run 3 of 10: klgan, with MBD, seed 1 (12m elapsed, about 28m left)":
-    run `index` (from 0) of `total`, after `trained` runs trained in `elapsed`
-    seconds by this command, with `to_train` runs (this one too) still to
-    train. The time left is the mean of the runs trained so far times the runs
-    left; runs finished before the command started take no time and count in
+class Progress:
+    """The progress lines of one command: "run 3 of 10: klgan, with MBD, seed 1
+    (12m elapsed, about 28m left)" for run 3 of the 10 chosen, the time left
+    being the mean time of the runs this command trained times the runs still
+    to train; runs finished before it started take no time and count in
     neither."""
-    left = (f", about {elapsed / trained * to_train / 60:.0f}m left" if trained else "")
-    return (f"run {index + 1} of {total}: {cell.method}, {cell.column}, seed {seed} "
-            f"({elapsed / 60:.0f}m elapsed{left})")
+
+    def __init__(self, show, clock=None):
+        self.show, self.clock = show, clock or time.monotonic
+        self.total = self.to_train = self.position = self.trained = 0
+        self.started = self.clock()
+
+    def add(self, runs, unfinished):
+        """Counts `runs` more chosen runs, `unfinished` of them to train."""
+        self.total += runs
+        self.to_train += unfinished
+
+    def starting(self, cell, seed):
+        if self.show:
+            print(self.line(cell, seed), file=sys.stderr, flush=True)
+
+    def line(self, cell, seed):
+        elapsed = self.clock() - self.started
+        left = (f", about {elapsed / self.trained * (self.to_train - self.trained) / 60:.0f}m "
+                "left" if self.trained else "")
+        return (f"run {self.position} of {self.total}: {cell.method}, {cell.column}, seed "
+                f"{seed} ({elapsed / 60:.0f}m elapsed{left})")

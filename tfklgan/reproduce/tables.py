@@ -1,9 +1,12 @@
 """The paper tables as data: each table's cells (a flagfile per method and
-column), seeds and the paper's numbers. A new table or study is a new entry
-in TABLES; the runner and the report never branch on a table's name."""
+column), the paper's numbers and the study's plan (design.Plan: its blocks,
+contrasts, correction and verdict rules). A new table or study is a new
+entry in TABLES; the runner and the report never branch on a table's name."""
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
+
+from tfklgan.reproduce.design import AFTER, BEFORE, Contrast, Plan, difference
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,20 +23,30 @@ class Cell:
 
 @dataclasses.dataclass(frozen=True)
 class Table:
-    """contrasts: (label, column a, column b) pairs the report compares per
-    row, mean(a) - mean(b) with its Welch 95% interval. curves_by: the FID
-    plots' x axis, "step" (generator steps) or "images" (images seen).
-    rows_by: the main table's rows, "method" (a column pair per cell column)
-    or "cell" (a row per cell, for a study of one method's settings)."""
+    """plan: the study's design (its seeds are the runs the table trains).
+    curves_by: the FID plots' x axis, "step" (generator steps) or "images"
+    (images seen). rows_by: the main table's rows, "method" (a column pair per
+    cell column) or "cell" (a row per cell, for a study of one method's
+    settings)."""
     title: str
     columns: Tuple[str, ...]
     metrics: Tuple[str, ...]
-    seeds: Tuple[int, ...]
     cells: Tuple[Cell, ...]
     note: str
-    contrasts: Tuple[Tuple[str, str, str], ...] = ()
+    plan: Optional[Plan]
     curves_by: str = "step"
     rows_by: str = "method"
+
+
+# What decides a verdict, the same rule for every declared study.
+DECISION = ("a declared contrast holds where its Holm-adjusted p is below alpha and its "
+            "sign is the one the paper predicts (reversed: the other sign; nonzero where "
+            "no sign is predicted), else it is not shown; the ranking holds where the "
+            "bootstrap interval of Kendall's tau lies above 0; the bar is met where the "
+            "95% t interval of the best cell's mean lies inside it, not met where it lies "
+            "outside, else undecided.")
+# The bar of a proxy that learns the data.
+LEARNS_THE_DATA = (("fid", "<=", 50.0), ("recall", ">=", 0.5))
 
 
 TABLE1_PAPER = {  # mean FID +- std over 5 runs without and with MBD, docs/reference.md §1
@@ -53,19 +66,40 @@ def _table1_cells():
     return tuple(cells)
 
 
+def _table1_contrasts():
+    """The paper's Table I claims as contrasts of FID: KL-GAN with MBD below
+    every other cell, and MBD's effect per method with the paper's sign."""
+    headline = ("klgan", "with MBD")
+    contrasts = [difference(f"KL-GAN with MBD against {method}, {column}", headline,
+                            (method, column), expect=-1)
+                 for method in TABLE1_PAPER for column in ("without MBD", "with MBD")
+                 if (method, column) != headline]
+    for method, (without, with_) in TABLE1_PAPER.items():
+        contrasts.append(difference(f"MBD's effect on {method}", (method, "with MBD"),
+                                    (method, "without MBD"),
+                                    expect=-1 if with_[0] < without[0] else 1))
+    return tuple(contrasts)
+
+
 def _table1():
+    plan = Plan(seeds=(1, 2, 3), contrasts=_table1_contrasts(), decision=DECISION,
+                written=AFTER, ranking="fid", bar=LEARNS_THE_DATA,
+                note="A pilot: 2,000 steps, where most baselines have not learned the data.")
     return Table("KL-GAN paper, Table I: FID on CelebA 32x32 after 300 epochs",
-                 ("without MBD", "with MBD"), ("fid",), (1, 2, 3, 4, 5), _table1_cells(),
-                 TABLE1_NOTE)
+                 ("without MBD", "with MBD"), ("fid",), _table1_cells(), TABLE1_NOTE, plan)
 
 
 def _table1_long():
     """Table I's ten cells, as the CPU protocol trains them for 10,000 steps
     (the Table I proxy stops at 2,000, before most of its generators have
-    learned the data)."""
+    learned the data). Its seeds are new: no run repeats a run of another
+    study."""
+    plan = Plan(seeds=(201, 202, 203), spare_seeds=(204, 205, 206),
+                contrasts=_table1_contrasts(), decision=DECISION, written=BEFORE,
+                ranking="fid", bar=LEARNS_THE_DATA)
     return Table("KL-GAN paper, Table I, trained long: FID and recall",
-                 ("without MBD", "with MBD"), ("fid", "recall"), (1, 2, 3, 4, 5),
-                 _table1_cells(), TABLE1_NOTE)
+                 ("without MBD", "with MBD"), ("fid", "recall"), _table1_cells(),
+                 TABLE1_NOTE, plan)
 
 
 def _mnist():
@@ -74,9 +108,14 @@ def _mnist():
     cells = tuple(Cell(m, "MNIST", f"configs/mnist/{m}.flags",
                        {"inception_score": (v[0], nan), "fid": (v[1], nan)})
                   for m, v in paper.items())
+    plan = Plan(seeds=(1, 2, 3), decision=DECISION, written=AFTER, ranking="fid",
+                contrasts=(difference("WGAN against DCGAN", ("wgan", "MNIST"),
+                                      ("dcgan", "MNIST"), expect=-1),
+                           difference("WGAN-GP against WGAN", ("wgan_gp", "MNIST"),
+                                      ("wgan", "MNIST"), expect=-1)))
     return Table("MNIST study: Inception score and FID", ("MNIST",),
-                 ("inception_score", "fid"), (1,), cells,
-                 "The study does not say which feature network it used.")
+                 ("inception_score", "fid"), cells,
+                 "The study does not say which feature network it used.", plan)
 
 
 # the SN study's IS and FID (mean of 3 runs, CelebA 64x64), docs/reference.md
@@ -91,10 +130,21 @@ def _sn_cells(column, overrides=()):
                  for m, v in SN_STUDY_PAPER.items())
 
 
+def _sn_plan(column):
+    """The SN study's claims: spectral normalisation lowers DCGAN's FID, and
+    each further power iteration lowers it again."""
+    names = ("dcgan", "sn1_dcgan", "sn2_dcgan", "sn3_dcgan")
+    contrasts = tuple(difference(f"{after} against {before}", (after, column),
+                                 (before, column), expect=-1)
+                      for before, after in zip(names, names[1:], strict=False))
+    return Plan(seeds=(1, 2, 3), contrasts=contrasts, decision=DECISION, written=AFTER,
+                ranking="fid")
+
+
 def _celeba64():
     return Table("Reduced-CelebA study: DCGAN and SN(k)-DCGAN, 64x64, 3 runs",
-                 ("CelebA 64",), ("inception_score", "fid"), (1, 2, 3),
-                 _sn_cells("CelebA 64"), "Mean of 3 runs in the study.")
+                 ("CelebA 64",), ("inception_score", "fid"), _sn_cells("CelebA 64"),
+                 "Mean of 3 runs in the study.", _sn_plan("CelebA 64"))
 
 
 def _sn32():
@@ -103,10 +153,10 @@ def _sn32():
     effect, which does not need 64x64, and at 32x32 a CPU run learns the data.
     Without a protocol it trains on CelebA at 32x32 with the cells' own settings."""
     return Table("SN study at 32x32: DCGAN and SN(k)-DCGAN, the dcgan32 networks",
-                 ("32x32",), ("inception_score", "fid", "recall"), (1, 2, 3),
+                 ("32x32",), ("inception_score", "fid", "recall"),
                  _sn_cells("32x32", (("network", "dcgan32"), ("image_size", 32))),
                  "The paper's numbers are CelebA 64x64 with Inception features: compare "
-                 "the cells' order, not values.")
+                 "the cells' order, not values.", _sn_plan("32x32"))
 
 
 # The MBD study: every run sees the same number of training images (10,000
@@ -117,6 +167,9 @@ MBD_STUDY_BATCHES = (64, 256, 1024)
 
 
 def _mbd_study():
+    """The pilot that suggested the MBD factorial: KL-GAN with and without MBD
+    at three batch sizes, and the MBD cell without its halved D learning rate.
+    Its plan was written after its runs."""
     cells, contrasts = [], []
     for batch in MBD_STUDY_BATCHES:
         length = (("batch_size", batch), ("steps", MBD_STUDY_IMAGES // batch))
@@ -126,22 +179,72 @@ def _mbd_study():
                           {"fid": (237.4, 102.8)} if paper else {}, length))
         cells.append(Cell("klgan", with_, "configs/table1/klgan_mbd.flags",
                           {"fid": (20.2, 2.0)} if paper else {}, length))
-        contrasts.append((f"MBD's effect at batch {batch}", without, with_))
+        contrasts.append(difference(f"the paper's MBD cell against KL-GAN, batch {batch}",
+                                    ("klgan", with_), ("klgan", without), expect=-1))
     # the paper's MBD cell also halves D's learning rate: the same cell without that
     not_halved = "batch 64, with MBD, D lr 8e-5"
     cells.append(Cell("klgan", not_halved, "configs/table1/klgan_mbd.flags", {},
                       (("batch_size", 64), ("steps", MBD_STUDY_IMAGES // 64), ("d_lr", 8e-5))))
-    contrasts.append(("halving D's learning rate with MBD, batch 64", "batch 64, with MBD",
-                      not_halved))
-    # and the MBD layer alone: both cells at D's learning rate of 8e-5
-    contrasts.append(("the MBD layer alone (D lr 8e-5 both), batch 64", "batch 64, without MBD",
-                      not_halved))
+    contrasts.append(difference("halving D's learning rate with MBD, batch 64",
+                                ("klgan", "batch 64, with MBD"), ("klgan", not_halved)))
+    contrasts.append(difference("the MBD layer alone (D lr 8e-5 both), batch 64",
+                                ("klgan", not_halved), ("klgan", "batch 64, without MBD"),
+                                expect=-1))
+    plan = Plan(seeds=(1, 2, 3), contrasts=tuple(contrasts), decision=DECISION,
+                written=AFTER,
+                note="Which of MBD's two changes (the layer, D's halved learning rate) "
+                     "makes the gain is not tested here: the cell without MBD at D lr 4e-5 "
+                     "was never run, so the interaction is unmeasured (mbd_factorial).")
     return Table("MBD study: does minibatch discrimination help KL-GAN as in Table I? "
                  "FID by batch size, every run seeing 640,000 images",
-                 tuple(c.column for c in cells), ("fid",), (1, 2, 3), tuple(cells),
+                 tuple(c.column for c in cells), ("fid",), tuple(cells),
                  "The paper's numbers (batch 1024, CelebA 32x32, 300 epochs) use "
-                 "torchvision's Inception v3: compare MBD's effect, not values.",
-                 tuple(contrasts), curves_by="images", rows_by="cell")
+                 "torchvision's Inception v3: compare MBD's effect, not values.", plan,
+                 curves_by="images", rows_by="cell")
+
+
+# The MBD factorial's cells: (MBD, D's learning rate) -> (column, flagfile).
+MBD_FACTORIAL = {(False, 8e-5): ("without MBD, D lr 8e-5", "klgan"),
+                 (True, 4e-5): ("with MBD, D lr 4e-5", "klgan_mbd"),
+                 (True, 8e-5): ("with MBD, D lr 8e-5", "klgan_mbd"),
+                 (False, 4e-5): ("without MBD, D lr 4e-5", "klgan")}
+
+
+def _mbd_factorial():
+    """The paper's MBD cell is two changes to KL-GAN: the MBD layer and D's
+    learning rate halved (8e-5 to 4e-5). The 2x2 of both, at batch 64 for
+    10,000 steps (the MBD study's batch-64 length), tells which one makes the
+    gain and whether they interact. Seeds 101-106 are new: the confirmation
+    draws no run of the pilot (the MBD study) again."""
+    cells = tuple(Cell("klgan", column, f"configs/table1/{flagfile}.flags",
+                       {"fid": (20.2, 2.0)} if (mbd, lr) == (True, 4e-5) else
+                       {"fid": (237.4, 102.8)} if (mbd, lr) == (False, 8e-5) else {},
+                       (("batch_size", 64), ("steps", 10_000), ("d_lr", lr)))
+                  for (mbd, lr), (column, flagfile) in MBD_FACTORIAL.items())
+
+    def cell(mbd, lr):
+        return "klgan", MBD_FACTORIAL[(mbd, lr)][0]
+    contrasts = (
+        difference("the paper's MBD cell against KL-GAN", cell(True, 4e-5), cell(False, 8e-5),
+                   expect=-1),
+        Contrast("MBD's main effect", ((cell(True, 8e-5), 0.5), (cell(True, 4e-5), 0.5),
+                                       (cell(False, 8e-5), -0.5), (cell(False, 4e-5), -0.5)),
+                 expect=-1),
+        Contrast("halving D's learning rate, main effect",
+                 ((cell(True, 4e-5), 0.5), (cell(False, 4e-5), 0.5),
+                  (cell(True, 8e-5), -0.5), (cell(False, 8e-5), -0.5))),
+        Contrast("interaction (MBD's effect at D lr 4e-5 minus at 8e-5)",
+                 ((cell(True, 4e-5), 1.0), (cell(False, 4e-5), -1.0),
+                  (cell(True, 8e-5), -1.0), (cell(False, 8e-5), 1.0))))
+    plan = Plan(seeds=(101, 102, 103, 104, 105, 106), spare_seeds=(107, 108, 109, 110),
+                contrasts=contrasts, decision=DECISION, written=BEFORE,
+                note="The MBD study's nine batch-64 runs (seeds 1-3) are the pilot that "
+                     "suggested this design; they are not part of it.")
+    return Table("MBD factorial: the MBD layer x D's learning rate halved, KL-GAN at batch "
+                 "64 for 10,000 steps", tuple(c.column for c in cells), ("fid", "recall"),
+                 cells, "The paper's numbers (batch 1024, CelebA 32x32, 300 epochs) use "
+                 "torchvision's Inception v3: compare effects, not values.", plan,
+                 rows_by="cell")
 
 
 def _bf16_study():
@@ -153,16 +256,19 @@ def _bf16_study():
         for precision in ("float32", "mixed_bfloat16"):
             cells.append(Cell("klgan", f"{mbd}, {precision}", f"configs/table1/{flagfile}.flags",
                               {}, (("precision", precision),)))
-        contrasts.append((f"bf16 against float32, {mbd}", f"{mbd}, mixed_bfloat16",
-                          f"{mbd}, float32"))
+        for metric in ("fid", "recall"):
+            contrasts.append(difference(f"bf16 against float32, {mbd}, {metric}",
+                                        ("klgan", f"{mbd}, mixed_bfloat16"),
+                                        ("klgan", f"{mbd}, float32"), metric))
+    plan = Plan(seeds=(1, 2, 3), contrasts=tuple(contrasts), decision=DECISION, written=AFTER)
     return Table("Precision study: Table I's KL-GAN cells in float32 and mixed bfloat16",
-                 tuple(c.column for c in cells), ("fid", "recall"), (1, 2, 3), tuple(cells),
+                 tuple(c.column for c in cells), ("fid", "recall"), tuple(cells),
                  "Both precisions run on the same kernels (oneDNN uncapped), so a CPU "
-                 "with bf16 instructions uses them.", tuple(contrasts), rows_by="cell")
+                 "with bf16 instructions uses them.", plan, rows_by="cell")
 
 
 TABLES = {"klgan_table1": _table1(), "klgan_table1_long": _table1_long(), "mnist_table": _mnist(),
           "celeba64_sn_table": _celeba64(), "sn32_table": _sn32(), "mbd_study": _mbd_study(),
-          "bf16_study": _bf16_study()}
+          "mbd_factorial": _mbd_factorial(), "bf16_study": _bf16_study()}
 
 

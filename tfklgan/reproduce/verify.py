@@ -19,9 +19,10 @@ import math
 import os
 
 from tfklgan import fingerprint, metrics
-from tfklgan.reproduce.publish import published_runs
-from tfklgan.reproduce.report import fmt, run_fingerprint
-from tfklgan.reproduce.runner import planned_runs, reproduce, run_dir
+from tfklgan.reproduce import records
+from tfklgan.reproduce.records import run_dir
+from tfklgan.reproduce.report import fmt
+from tfklgan.reproduce.runner import finished_runs, planned_runs, reproduce
 from tfklgan.reproduce.stats import mean_std, prediction_interval
 from tfklgan.reproduce.tables import TABLES
 
@@ -42,8 +43,8 @@ def bit_difference(ours, published, our_dir, published_dir):
     """None when the two runs are identical in every score and logged row
     (wall-clock columns aside), else the first difference in words."""
     for key in metrics.SCORES:
-        if key in published and ours.get(key) != published[key]:
-            return f"{key} {ours.get(key)!r} vs {published[key]!r}"
+        if key in published.scores and ours.scores.get(key) != published.scores[key]:
+            return f"{key} {ours.scores.get(key)!r} vs {published.scores[key]!r}"
     for name in ("metrics.csv", "eval.csv"):
         mine, theirs = _rows(os.path.join(our_dir, name)), _rows(os.path.join(published_dir, name))
         if theirs is None:
@@ -62,27 +63,28 @@ def bit_difference(ours, published, our_dir, published_dir):
 def compare_run(ours, published, cell_runs, table_metrics, our_dir, published_dir):
     """The verdict of one rerun against its published run and the published
     runs of its cell (all seeds)."""
-    same, differences = fingerprint.compare(run_fingerprint(ours), run_fingerprint(published))
+    same, differences = fingerprint.compare(ours.fingerprint(), published.fingerprint())
     difference = bit_difference(ours, published, our_dir, published_dir)
     intervals = {}
     for key in INTERVAL_SCORES:
-        values = [r[key] for r in cell_runs if key in r]
-        if key in ours and len(values) >= 2:
+        values = [r.scores[key] for r in cell_runs if key in r.scores]
+        if key in ours.scores and len(values) >= 2:
             low, high = prediction_interval(values)
-            intervals[key] = {"value": ours[key], "low": low, "high": high,
-                              "published": values, "inside": bool(low <= ours[key] <= high)}
+            value = ours.scores[key]
+            intervals[key] = {"value": value, "low": low, "high": high,
+                              "published": values, "inside": bool(low <= value <= high)}
     if same:
         verdict = "bit-equal" if difference is None else "differs"
     else:
         decided = [intervals[k]["inside"] for k in table_metrics if k in intervals]
         verdict = ("inside" if decided and all(decided) else "outside" if decided
                    else "no interval")
-    return {"method": ours["method"], "column": ours["column"], "seed": ours["seed"],
+    return {"method": ours.method, "column": ours.column, "seed": ours.seed,
             "verdict": verdict, "same_fingerprint": same,
             "fingerprint_differences": differences, "bit_equal": difference is None,
             "first_difference": difference, "intervals": intervals,
-            "ours": fingerprint.text(run_fingerprint(ours)),
-            "published": fingerprint.text(run_fingerprint(published))}
+            "ours": fingerprint.text(ours.fingerprint()),
+            "published": fingerprint.text(published.fingerprint())}
 
 
 def table_verdict(runs):
@@ -111,25 +113,22 @@ def verify(table_name, options, published_dir):
     if os.path.realpath(options.results_dir) == os.path.realpath(published_dir):
         raise ValueError(f"--results_dir and the published results are both {published_dir}: "
                          "a rerun would be compared with itself; pass another --results_dir")
-    published = {}
     for cell, seed in planned:
-        path = os.path.join(run_dir(published_table, cell, seed), "result.json")
-        if not os.path.isfile(path):
-            raise ValueError(f"no published run {path}; --verify compares with the runs in "
-                             f"{published_table}: choose cells and seeds it holds")
-    for cell in TABLES[table_name].cells:
-        for seed_dir in published_runs(published_table, cell):
-            with open(os.path.join(seed_dir, "result.json")) as handle:
-                published[seed_dir] = json.load(handle)
+        folder = run_dir(published_table, cell, seed)
+        if not records.is_finished(folder):
+            raise ValueError(f"no published run {records.result_path(folder)}; --verify "
+                             f"compares with the runs in {published_table}: choose cells and "
+                             "seeds it holds")
+    published = finished_runs(TABLES[table_name], published_table)
     out_dir, results = reproduce(table_name, options)
     table_metrics = TABLES[table_name].metrics
     runs = []
-    for (cell, seed), ours in zip(planned, results, strict=True):
-        theirs_dir = run_dir(published_table, cell, seed)
-        cell_runs = [r for r in published.values()
-                     if r["method"] == cell.method and r["column"] == cell.column]
-        runs.append(compare_run(ours, published[theirs_dir], cell_runs, table_metrics,
-                                run_dir(out_dir, cell, seed), theirs_dir))
+    for ours in results:
+        theirs = next(r for r in published if (r.cell_key, r.seed) == (ours.cell_key, ours.seed))
+        cell_runs = [r for r in published if r.cell_key == ours.cell_key]
+        runs.append(compare_run(ours, theirs, cell_runs, table_metrics,
+                                run_dir(out_dir, ours, ours.seed),
+                                run_dir(published_table, ours, ours.seed)))
     report = {"table": table_name, "published": published_table, "runs": runs,
               "verdict": table_verdict(runs)}
     with open(os.path.join(out_dir, "verify.json"), "w") as handle:

@@ -1,0 +1,274 @@
+"""Studies declared before they run: plans, blocks by machine, paired
+contrasts with Holm's correction, run records with their commit."""
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import scipy.stats
+from test_reproduce import record
+from test_training import ROOT
+
+from tfklgan.reproduce import analysis, design, records
+from tfklgan.reproduce.design import AFTER, BEFORE, Plan, PlanError, difference
+from tfklgan.reproduce.tables import TABLES, Cell, Table
+
+MACHINE_A = {"cpu": "A", "vendor": "AuthenticAMD", "cpu_family": "26", "cpu_model": "2",
+             "isa": ["avx2"], "cores": 2, "onednn": "1", "onednn_max_cpu_isa": "AVX2",
+             "intra_op_threads": 1, "tensorflow": "2.21.0", "machine": "x86_64"}
+MACHINE_B = {**MACHINE_A, "cpu_family": "25", "cpu_model": "17"}
+CELLS = (("m", "a"), ("m", "b"))
+
+
+def study_table(plan):
+    return Table("t", ("a", "b"), ("fid",), tuple(Cell(m, c, "x.flags", {}) for m, c in CELLS),
+                 "", plan)
+
+
+def plan_of(seeds=(1, 2, 3), written=BEFORE, extra=()):
+    return Plan(seeds=seeds, written=written, decision="Holm p < alpha in the sign predicted",
+                contrasts=(difference("a against b", CELLS[0], CELLS[1], expect=-1),) + extra)
+
+
+def runs(values, machine=MACHINE_A):
+    """Records of cells a and b: values is {seed: (fid of a, fid of b)}."""
+    return [record(m, c, seed, fids[i], machine)
+            for seed, fids in values.items() for i, (m, c) in enumerate(CELLS)]
+
+
+def test_holm_adjusted_p_values_equal_statsmodels_and_the_hand_computed_ones():
+    from statsmodels.stats.multitest import multipletests
+    p = [0.01, 0.04, 0.03, 0.005]
+    # sorted 0.005, 0.01, 0.03, 0.04 -> 4 x 0.005, 3 x 0.01, 2 x 0.03, max(1 x 0.04, 0.06)
+    adjusted, rejected = analysis.holm(p, 0.05)
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02], abs=1e-15)
+    assert rejected == [True, False, False, True]
+    assert adjusted == pytest.approx(list(multipletests(p, 0.05, method="holm")[1]))
+
+
+def test_an_interval_at_its_holm_level_excludes_0_exactly_when_holm_rejects():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        blocks = rng.integers(3, 7)
+        samples = [rng.normal(rng.normal(0, 2), 1, blocks) for _ in range(rng.integers(1, 6))]
+        raw = [scipy.stats.ttest_1samp(s, 0).pvalue for s in samples]
+        _, rejected = analysis.holm(raw, 0.05)
+        for s, level, reject in zip(samples, analysis.holm_levels(raw, 0.05), rejected,
+                                    strict=True):
+            _, (low, high), _ = analysis.paired(s, level)
+            assert (not low <= 0 <= high) == reject
+
+
+def test_contrasts_are_paired_within_blocks():
+    a, b = (150.0, 115.0, 141.0), (100.0, 139.0, 124.0)
+    study = analysis.analyse(study_table(plan_of()), plan_of(), None,
+                             runs({s: (a[s - 1], b[s - 1]) for s in (1, 2, 3)}))
+    [result] = study.confirmatory
+    assert result.values == pytest.approx([50.0, -24.0, 17.0])
+    assert result.p == pytest.approx(scipy.stats.ttest_rel(a, b).pvalue)
+    assert result.level == pytest.approx(0.95)  # one contrast: Holm is the test itself
+    assert study.status == "complete" and result.verdict == "not shown"
+    far = runs({1: (50.0, 100.0), 2: (51.0, 101.5), 3: (49.0, 99.8)})
+    [result] = analysis.analyse(study_table(plan_of()), plan_of(), None, far).confirmatory
+    assert result.verdict == "held" and result.interval[1] < 0  # predicted negative
+    [result] = analysis.analyse(study_table(plan_of()), plan_of(), None,
+                                runs({1: (150.0, 100.0), 2: (151.0, 101.5),
+                                      3: (149.0, 99.8)})).confirmatory
+    assert result.verdict == "reversed"
+
+
+def test_an_incomplete_study_gives_no_verdict():
+    study = analysis.analyse(study_table(plan_of()), plan_of(), None,
+                             runs({1: (50.0, 100.0), 2: (51.0, 101.5)}))
+    assert study.status == "incomplete"
+    assert study.confirmatory[0].verdict == "no verdict (incomplete: 2 of 3 blocks)"
+    text = "\n".join(_report(study))
+    assert "incomplete: 2 of 3 declared blocks; no verdict until all are in" in text
+
+
+def test_seeds_beyond_n_and_a_plan_written_after_the_runs_are_exploratory():
+    values = {s: (50.0 + s, 100.0 + s * s) for s in (1, 2, 3, 4)}
+    study = analysis.analyse(study_table(plan_of()), plan_of(), None, runs(values))
+    assert [b.seed for b in study.analysed] == [1, 2, 3] and [b.seed for b in study.extra] == [4]
+    assert len(study.confirmatory[0].values) == 3  # the declared n, not the four there are
+    after = plan_of(written=AFTER)
+    study = analysis.analyse(study_table(after), after, None, runs(values))
+    assert study.status == "exploratory" and study.confirmatory[0].verdict == "exploratory"
+    assert "written after the runs" in "\n".join(_report(study))
+
+
+def test_a_contrast_added_after_the_runs_is_labelled_exploratory(tmp_path):
+    design.write(str(tmp_path), plan_of(), "cpu", "0" * 40, False)
+    added = plan_of(extra=(difference("b against a", CELLS[1], CELLS[0]),))
+    plan, declared = design.check("t", study_table(added), str(tmp_path), "cpu")
+    assert [c.label for c in plan.contrasts] == ["a against b"]
+    assert [c.label for c in plan.exploratory] == ["b against a"]
+    assert declared["commit"] == "0" * 40
+    study = analysis.analyse(study_table(added), plan, declared,
+                             runs({s: (50.0 + s, 100.0 + s * s) for s in (1, 2, 3)}))
+    assert study.exploratory[0].verdict == "exploratory"
+    assert study.confirmatory[0].verdict in ("held", "not shown", "reversed")
+    text = "\n".join(_report(study))
+    assert "## Exploratory (chosen after the runs)" in text
+    assert f"declared before the runs on {declared['date']} at commit {'0' * 40}" in text
+    # a changed design is refused, not analysed as if declared
+    with pytest.raises(PlanError, match=r"changed since it was declared .*\(seeds\)"):
+        design.check("t", study_table(plan_of(seeds=(1, 2, 3, 4))), str(tmp_path), "cpu")
+    with pytest.raises(PlanError, match="declares no plan"):
+        design.check("t", study_table(None), str(tmp_path / "other"), "cpu")
+
+
+def test_a_cell_on_another_fingerprint_starts_a_new_block():
+    mixed = runs({1: (50.0, 100.0), 2: (51.0, 101.5), 3: (49.0, 99.8)})
+    mixed[-1] = mixed[-1].replace(machine=MACHINE_B)  # seed 3's cell b on another CPU
+    blocks = analysis.blocks_of(mixed, CELLS)
+    assert [(b.label, len(b.runs)) for b in blocks] == [("seed 1", 2), ("seed 2", 2),
+                                                        ("seed 3", 1), ("seed 3 (b)", 1)]
+    study = analysis.analyse(study_table(plan_of()), plan_of(), None, mixed)
+    assert study.status == "incomplete" and len(study.analysed) == 2
+    text = "\n".join(_report(study))
+    assert "seed 3 (b) holds b" in text and "family 25 model 17" in text
+
+
+def test_the_runner_refuses_a_block_begun_on_another_machine_and_a_spare_stands_in(
+        tmp_path, monkeypatch, capsys):
+    from tfklgan import fingerprint
+    from tfklgan.reproduce import ReproduceOptions, reproduce, runner
+    options = ReproduceOptions(root=ROOT, protocol="cpu", results_dir=str(tmp_path),
+                               progress=False)
+    table = TABLES["mbd_factorial"]
+    out_dir = os.path.join(tmp_path, "mbd_factorial")
+    os.makedirs(os.path.join(out_dir, "blocks"))
+    records.write_json(os.path.join(out_dir, "blocks", "seed101.json"),
+                       {"seed": 101, "fingerprint": MACHINE_B, "commit": None, "dirty": None})
+    monkeypatch.setattr(fingerprint, "current", lambda: dict(MACHINE_A))
+    trained = []
+
+    def run_cell(cell, seed, options, path, table_name):
+        trained.append((cell.column, seed))
+        return record(cell.method, cell.column, seed, 1.0)
+
+    monkeypatch.setattr(runner, "run_cell", run_cell)
+    monkeypatch.setattr(runner, "finished_runs", lambda *args: [])
+    reproduce("mbd_factorial", options)
+    seeds = [seed for _, seed in trained]
+    assert 101 not in seeds and sorted(set(seeds)) == [102, 103, 104, 105, 106, 107]
+    assert trained[:4] == [(c.column, 102) for c in table.cells]  # a block's cells together
+    assert "the block of seed 101 began on A (AuthenticAMD family 25 model 17)" in \
+        capsys.readouterr().err
+    with open(os.path.join(out_dir, "blocks", "seed102.json")) as handle:
+        assert json.load(handle)["fingerprint"] == MACHINE_A
+    stored, declared = design.read(out_dir)
+    assert stored == table.plan and declared["protocol"] == "cpu"
+
+
+def test_a_table_without_a_plan_does_not_train(tmp_path, monkeypatch):
+    from tfklgan.reproduce import ReproduceOptions, reproduce, tables
+    monkeypatch.setitem(tables.TABLES, "mbd_factorial",
+                        dataclasses.replace(TABLES["mbd_factorial"], plan=None))
+    with pytest.raises(PlanError, match="mbd_factorial declares no plan"):
+        reproduce("mbd_factorial", ReproduceOptions(root=ROOT, protocol="cpu",
+                                                    results_dir=str(tmp_path)))
+    assert not os.listdir(tmp_path)
+
+
+def test_the_mbd_factorial_is_the_full_2x2_of_the_layer_and_the_halving():
+    from tfklgan.reproduce import ReproduceOptions, cell_config
+    options = ReproduceOptions(root=ROOT, protocol="cpu")
+    table = TABLES["mbd_factorial"]
+    configs = {c.column: cell_config(c, 101, options, "runs/x", "mbd_factorial")
+               for c in table.cells}
+    factors = {(config.network.minibatch_discrimination, config.optimizer.d_lr)
+               for config in configs.values()}
+    assert factors == {(False, 8e-5), (True, 8e-5), (False, 4e-5), (True, 4e-5)}
+    for config in configs.values():
+        assert (config.run.batch_size, config.run.steps, config.network.width) == \
+            (64, 10_000, 16)
+        # the cells differ in the two factors only
+        assert config.replace(minibatch_discrimination=False, d_lr=8e-5) == \
+            configs["without MBD, D lr 8e-5"]
+    # the paper's two cells are the MBD study's batch-64 cells, setting for setting
+    study = {c.column: c for c in TABLES["mbd_study"].cells}
+    for ours, theirs in (("without MBD, D lr 8e-5", "batch 64, without MBD"),
+                         ("with MBD, D lr 4e-5", "batch 64, with MBD")):
+        assert configs[ours] == cell_config(study[theirs], 101, options, "runs/x", "mbd_study")
+    plan = table.plan
+    assert plan.written == BEFORE and plan.n == 6 and plan.correction == "holm"
+    assert not set(plan.seeds + plan.spare_seeds) & set(TABLES["mbd_study"].plan.seeds)
+    # the interaction: MBD's effect at D lr 4e-5 minus its effect at 8e-5
+    [interaction] = [c for c in plan.contrasts if c.label.startswith("interaction")]
+    cell = {c.column: (c.method, c.column) for c in table.cells}
+    assert dict(interaction.weights) == {cell["with MBD, D lr 4e-5"]: 1.0,
+                                         cell["without MBD, D lr 4e-5"]: -1.0,
+                                         cell["with MBD, D lr 8e-5"]: -1.0,
+                                         cell["without MBD, D lr 8e-5"]: 1.0}
+    assert all(sum(w for _, w in c.weights) == 0 for c in plan.contrasts)
+
+
+def test_every_published_study_carries_its_plan():
+    published = os.path.join(ROOT, "docs", "results")
+    for name in TABLES:
+        folder = os.path.join(published, name)
+        if os.path.isdir(os.path.join(folder, "runs")):
+            plan, declared = design.read(folder)
+            assert plan is not None, name
+            assert design.changes(plan, TABLES[name].plan) == [], name
+
+
+def test_the_commit_is_read_from_the_checkout_and_none_outside_one(tmp_path):
+    commit, dirty = records.source_commit(ROOT)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    assert commit == head and dirty in (True, False)
+    assert records.source_commit(str(tmp_path)) == (None, None)
+
+
+def test_the_stop_watch_leaves_out_the_time_the_process_stood_stopped(tmp_path):
+    """A child times 3 s of sleep with a SIGSTOP of 3 s in the middle: its
+    running time stays near 3 s, the stop is counted apart."""
+    import signal
+    import time
+    script = tmp_path / "watch.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {ROOT!r})
+        from tfklgan.reproduce.records import StopWatch
+        with StopWatch(tick=0.1, stall=1.0) as watch:
+            print("started", flush=True)
+            for _ in range(30):
+                time.sleep(0.1)
+        print(round(watch.running_seconds, 2), round(watch.stopped_seconds, 2))
+    """))
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "started"
+    time.sleep(1.0)
+    child.send_signal(signal.SIGSTOP)
+    time.sleep(3.0)
+    child.send_signal(signal.SIGCONT)
+    running, stopped = map(float, child.communicate(timeout=60)[0].split())
+    assert 2.5 < stopped < 3.5 and 2.9 < running < 4.0
+
+
+def test_a_run_record_round_trips_and_a_foreign_file_is_named(tmp_path):
+    original = record("m", "a", 1, 12.5, MACHINE_A, recall=0.5).replace(commit="f" * 40,
+                                                                       dirty=False)
+    records.save(original, str(tmp_path))
+    assert records.load(str(tmp_path)) == original
+    (tmp_path / "result.json").write_text(json.dumps({"mu": [0.0]}))
+    with pytest.raises(ValueError, match="result.json is not a run record of this package"):
+        records.load(str(tmp_path))
+    (tmp_path / "result.json").write_text("{")
+    with pytest.raises(ValueError, match="result.json is damaged"):
+        records.load(str(tmp_path))
+    assert math.isnan(original.score("kid"))
+
+
+def _report(study):
+    from tfklgan.reproduce.report import study_lines
+    return study_lines(study)

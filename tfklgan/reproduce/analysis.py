@@ -1,0 +1,269 @@
+"""A study's runs analysed by its plan: blocks by machine, contrasts paired
+within blocks, Holm's correction across the declared contrasts, the ranking
+against the paper with a bootstrap interval, the bar of the best cell.
+
+A block is one seed's runs on one kernel fingerprint (tfklgan.fingerprint).
+Where a seed's runs trained on two fingerprints, the later ones start a new
+block ("seed 2 (b)"); the report says which. The declared analysis takes the
+first n complete blocks in the plan's seed order (its seeds, then its spare
+seeds); with fewer, the study is incomplete and gets no verdict. Complete
+blocks beyond n, seeds outside the plan and contrasts added after the runs
+are reported as exploratory.
+
+Each contrast's values are one per block; the test is Student's t on them
+(paired), the p-values are adjusted by Holm's method (statsmodels), and each
+interval is at the level of the Holm step that decides its contrast, so it
+excludes 0 exactly when Holm rejects (their joint coverage is not promised
+to be 95%; Bonferroni's 1 - alpha/m intervals would be).
+"""
+
+import dataclasses
+import math
+from typing import Dict, List, Tuple
+
+import numpy as np
+import scipy.stats
+
+from tfklgan import fingerprint
+from tfklgan.reproduce.design import AFTER
+from tfklgan.reproduce.stats import kendall_tau, mean_std
+
+
+@dataclasses.dataclass
+class Block:
+    """One seed's runs on one kernel fingerprint. part: 0 for the seed's first
+    fingerprint (in the table's cell order), 1, 2, ... for each other one."""
+    seed: int
+    part: int
+    fingerprint: dict
+    runs: Dict[Tuple[str, str], object]  # (method, column) -> RunRecord
+
+    @property
+    def label(self):
+        return f"seed {self.seed}" + (f" ({'abcdefgh'[self.part]})" if self.part else "")
+
+    def has(self, cells):
+        return all(cell in self.runs for cell in cells)
+
+
+def blocks_of(records, cell_order):
+    """The runs grouped into blocks, seeds in the order they first appear,
+    each seed's runs in `cell_order` ((method, column) keys)."""
+    order = {cell: i for i, cell in enumerate(cell_order)}
+    blocks: List[Block] = []
+    for seed in dict.fromkeys(r.seed for r in records):
+        runs = sorted((r for r in records if r.seed == seed),
+                      key=lambda r: order.get(r.cell_key, len(order)))
+        parts: List[Block] = []
+        for run in runs:
+            home = next((b for b in parts
+                         if fingerprint.compare(b.fingerprint, run.fingerprint())[0]), None)
+            if home is None:
+                home = Block(seed, len(parts), run.fingerprint(), {})
+                parts.append(home)
+            home.runs[run.cell_key] = run
+        blocks += parts
+    return blocks
+
+
+def holm(pvalues, alpha):
+    """(adjusted p-values, rejected) by Holm's step-down method (statsmodels)."""
+    from statsmodels.stats.multitest import multipletests
+    if not pvalues:
+        return [], []
+    rejected, adjusted, _, _ = multipletests(pvalues, alpha=alpha, method="holm")
+    return [float(p) for p in adjusted], [bool(r) for r in rejected]
+
+
+def holm_levels(pvalues, alpha):
+    """Per p-value, the confidence level of the Holm step that decides it: the
+    k-th smallest faces alpha / (m - k + 1) until the first that is not
+    rejected; it and every later one keep that step's level. An interval at
+    its level excludes 0 exactly when Holm rejects its contrast."""
+    m = len(pvalues)
+    levels = [float("nan")] * m
+    stopped = None
+    for k, index in enumerate(np.argsort(pvalues, kind="stable")):
+        step = alpha / (m - k)
+        if stopped is None and not pvalues[index] < step:
+            stopped = step
+        levels[index] = 1 - (stopped if stopped is not None else step)
+    return levels
+
+
+def paired(values, level):
+    """(mean, (low, high), p) of per-block values: Student's t interval at
+    `level` and the two-sided p of the t-test of mean 0 (nan for fewer than two
+    blocks; for values without spread p is 0 or 1)."""
+    values = np.asarray(values, np.float64)
+    nan = float("nan")
+    if len(values) < 2:
+        return (float(values.mean()) if len(values) else nan), (nan, nan), nan
+    mean, std = float(values.mean()), float(values.std(ddof=1))
+    if std == 0:
+        return mean, (mean, mean), (1.0 if mean == 0 else 0.0)
+    half = float(scipy.stats.t.ppf((1 + level) / 2, len(values) - 1)) * std / math.sqrt(
+        len(values))
+    p = float(scipy.stats.ttest_1samp(values, 0.0).pvalue)
+    return mean, (mean - half, mean + half), p
+
+
+def contrast_values(contrast, blocks):
+    """[(block, value)] for the blocks that hold every cell of the contrast."""
+    return [(b, sum(w * b.runs[cell].score(contrast.metric) for cell, w in contrast.weights))
+            for b in blocks if b.has(contrast.cells)]
+
+
+@dataclasses.dataclass
+class ContrastResult:
+    contrast: object
+    blocks: List[str]
+    values: List[float]
+    mean: float
+    interval: Tuple[float, float]
+    level: float
+    p: float
+    adjusted_p: float
+    verdict: str
+
+
+def verdict_of(contrast, rejected, mean):
+    """"held" (rejected, in the predicted direction), "reversed" (rejected,
+    against it), "nonzero (...)" (rejected, no prediction) or "not shown"."""
+    if not rejected:
+        return "not shown"
+    sign = 1 if mean > 0 else -1
+    if contrast.expect is None:
+        return f"nonzero ({'positive' if sign > 0 else 'negative'})"
+    return "held" if sign == contrast.expect else "reversed"
+
+
+def test_contrasts(contrasts, blocks, alpha):
+    """Each contrast paired over `blocks`, Holm-corrected together."""
+    found = [contrast_values(c, blocks) for c in contrasts]
+    raw = [paired([v for _, v in f], 1 - alpha)[2] for f in found]
+    testable = [i for i, p in enumerate(raw) if math.isfinite(p)]
+    adjusted, rejected = holm([raw[i] for i in testable], alpha)
+    levels = holm_levels([raw[i] for i in testable], alpha)
+    results = []
+    for i, (contrast, pairs) in enumerate(zip(contrasts, found, strict=True)):
+        values = [v for _, v in pairs]
+        if i in testable:
+            k = testable.index(i)
+            mean, interval, p = paired(values, levels[k])
+            verdict = verdict_of(contrast, rejected[k], mean)
+            results.append(ContrastResult(contrast, [b.label for b, _ in pairs], values, mean,
+                                          interval, levels[k], p, adjusted[k], verdict))
+        else:
+            mean = float(np.mean(values)) if values else float("nan")
+            results.append(ContrastResult(contrast, [b.label for b, _ in pairs], values, mean,
+                                          (float("nan"),) * 2, float("nan"), float("nan"),
+                                          float("nan"), "too few blocks"))
+    return results
+
+
+def tau_interval(table, blocks, metric, level=0.95, resamples=10_000, seed=0):
+    """(tau, (low, high), cells): Kendall's tau between the paper's cell means
+    and ours over the cells with a paper value, and its percentile bootstrap
+    interval over blocks (blocks drawn with replacement; with few blocks there
+    are few distinct draws, and the interval is coarse)."""
+    cells = [c for c in table.cells if math.isfinite(c.paper.get(metric, (math.nan,))[0])
+             and all(b.has([(c.method, c.column)]) for b in blocks)]
+    if len(cells) < 2 or len(blocks) < 2:
+        return float("nan"), (float("nan"),) * 2, len(cells)
+    paper = [c.paper[metric][0] for c in cells]
+    scores = np.array([[b.runs[(c.method, c.column)].score(metric) for c in cells]
+                       for b in blocks])
+    tau = kendall_tau(paper, scores.mean(axis=0))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(blocks), size=(resamples, len(blocks)))
+    taus = np.array([kendall_tau(paper, scores[d].mean(axis=0)) for d in draws])
+    taus = taus[np.isfinite(taus)]
+    low, high = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
+    return tau, (float(low), float(high)), len(cells)
+
+
+def interval_of_mean(values, level=0.95):
+    """(mean, (low, high)): the t interval of a mean over blocks."""
+    mean, std = mean_std(values)
+    n = sum(1 for v in values if math.isfinite(v))
+    if n < 2:
+        return mean, (float("nan"),) * 2
+    half = float(scipy.stats.t.ppf((1 + level) / 2, n - 1)) * std / math.sqrt(n)
+    return mean, (mean - half, mean + half)
+
+
+def bar_verdicts(table, blocks, bar):
+    """The best cell (lowest or highest mean of the bar's first metric) and, per
+    limit, (metric, op, value, mean, interval, "met" | "not met" | "undecided"):
+    met where the whole 95% interval of the mean is inside the limit, not met
+    where it is wholly outside."""
+    from tfklgan.reproduce.stats import HIGHER_IS_BETTER
+    first = bar[0][0]
+    cells = [(c.method, c.column) for c in table.cells if all(b.has([(c.method, c.column)])
+                                                              for b in blocks)]
+    if not cells or len(blocks) < 2:
+        return None, []
+    means = {cell: np.mean([b.runs[cell].score(first) for b in blocks]) for cell in cells}
+    pick = max if HIGHER_IS_BETTER[first] else min
+    best = pick(cells, key=lambda cell: means[cell])
+    rows = []
+    for metric, op, limit in bar:
+        mean, (low, high) = interval_of_mean([b.runs[best].score(metric) for b in blocks])
+        inside = (high <= limit) if op == "<=" else (low >= limit)
+        outside = (low > limit) if op == "<=" else (high < limit)
+        rows.append((metric, op, limit, mean, (low, high),
+                     "met" if inside else "not met" if outside else "undecided"))
+    return best, rows
+
+
+@dataclasses.dataclass
+class Analysis:
+    status: str            # "complete", "incomplete", "exploratory"
+    plan: object
+    declaration: dict
+    blocks: List[Block]
+    analysed: List[Block]  # the declared blocks, in plan order
+    extra: List[Block]     # complete blocks beyond n and seeds outside the plan
+    confirmatory: List[ContrastResult]
+    exploratory: List[ContrastResult]
+    ranking: tuple
+    bar: tuple
+
+
+def analyse(table, plan, declaration, records):
+    """The study's analysis by `plan` (a design.Plan; `declaration` says when and
+    where it was declared, None when it is not stored)."""
+    cells = [(c.method, c.column) for c in table.cells]
+    blocks = blocks_of(records, cells)
+    order = list(plan.seeds) + list(plan.spare_seeds)
+    complete = [b for b in blocks if b.has(cells)]
+    in_plan = sorted((b for b in complete if b.seed in order),
+                     key=lambda b: (order.index(b.seed), b.part))
+    declared_blocks = in_plan[:plan.n]
+    extra = in_plan[plan.n:] + [b for b in complete if b.seed not in order]
+    if plan.written == AFTER:
+        status = "exploratory"
+    elif len(declared_blocks) < plan.n:
+        status = "incomplete"
+    else:
+        status = "complete"
+    # a plan written after the runs tests on every block that holds a contrast's
+    # cells (parts of split seeds too): all of it is exploratory
+    in_seeds = [b for b in blocks if b.seed in order]
+    confirmatory = test_contrasts(plan.contrasts, in_seeds if status == "exploratory"
+                                  else declared_blocks, plan.alpha)
+    if status != "complete":
+        for result in confirmatory:
+            result.verdict = ("exploratory" if status == "exploratory"
+                              else f"no verdict (incomplete: {len(declared_blocks)} of "
+                                   f"{plan.n} blocks)")
+    exploratory = test_contrasts(plan.exploratory, blocks, plan.alpha)
+    for result in exploratory:
+        if result.verdict != "too few blocks":
+            result.verdict = "exploratory"
+    ranking = (tau_interval(table, declared_blocks, plan.ranking) if plan.ranking
+               else None)
+    bar = bar_verdicts(table, declared_blocks, plan.bar) if plan.bar else None
+    return Analysis(status, plan, declaration, blocks, declared_blocks, extra, confirmatory,
+                    exploratory, ranking, bar)
