@@ -132,8 +132,13 @@ def test_a_cell_on_another_fingerprint_starts_a_new_block():
                                                         ("seed 3", 1), ("seed 3 (b)", 1)]
     study = analysis.analyse(study_table(plan_of()), plan_of(), None, mixed)
     assert study.status == "incomplete" and len(study.analysed) == 2
+    # a field neither record holds (older records) does not split a block; one that
+    # only one of them holds does
+    older = {k: v for k, v in MACHINE_A.items() if k != "onednn_max_cpu_isa"}
+    assert analysis.same_machine(older, dict(older))
+    assert not analysis.same_machine(older, MACHINE_A)
     text = "\n".join(_report(study))
-    assert "seed 3 (b) holds b" in text and "family 25 model 17" in text
+    assert "seed 3 (b) holds m, b" in text and "family 25 model 17" in text
 
 
 def test_the_runner_refuses_a_block_begun_on_another_machine_and_a_spare_stands_in(

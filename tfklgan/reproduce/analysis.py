@@ -46,6 +46,17 @@ class Block:
         return all(cell in self.runs for cell in cells)
 
 
+def same_machine(a, b):
+    """Whether two fingerprints are one block's: every field either record
+    holds is the same (fields neither holds, as in records made before they
+    were recorded, are passed over; a field one holds and the other lacks
+    is a difference)."""
+    neither = tuple(f"{field}:" for field in fingerprint.FIELDS if field not in a
+                    and field not in b)
+    _, differences = fingerprint.compare(a, b)
+    return not [d for d in differences if not d.startswith(neither)]
+
+
 def blocks_of(records, cell_order):
     """The runs grouped into blocks, seeds in the order they first appear,
     each seed's runs in `cell_order` ((method, column) keys)."""
@@ -56,8 +67,8 @@ def blocks_of(records, cell_order):
                       key=lambda r: order.get(r.cell_key, len(order)))
         parts: List[Block] = []
         for run in runs:
-            home = next((b for b in parts
-                         if fingerprint.compare(b.fingerprint, run.fingerprint())[0]), None)
+            home = next((b for b in parts if same_machine(b.fingerprint, run.fingerprint())),
+                        None)
             if home is None:
                 home = Block(seed, len(parts), run.fingerprint(), {})
                 parts.append(home)

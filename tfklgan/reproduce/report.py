@@ -264,7 +264,7 @@ def block_lines(study):
         lines += ["", "Seeds whose runs trained on more than one kernel fingerprint, each "
                   "fingerprint a block of its own: " + "; ".join(
                       f"seed {seed}: " + ", ".join(
-                          f"{b.label} holds {', '.join(c for _, c in b.runs)}"
+                          f"{b.label} holds {'; '.join(f'{m}, {c}' for m, c in b.runs)}"
                           for b in study.blocks if b.seed == seed) for seed in split) + "."]
     return lines
 
