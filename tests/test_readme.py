@@ -115,21 +115,49 @@ def _run(args, cwd, env_extra=None):
     return warm_scripts.run(args, str(cwd), env)
 
 
-def _make(target, venv, cwd, env):
-    """`make TARGET` with the Makefile's venv and interpreter: make expands the
-    recipe (`make -n`), and its commands run one by one, the scripts warm, the
-    first failure ending the target as make would."""
+def make_recipe(target, venv, cwd, env):
+    """(the process of `make -n TARGET`, its commands one a line) with the
+    Makefile's venv and interpreter. Under a parent make (`make test` runs
+    this suite) make would print "make[1]: Entering directory ..." among the
+    commands: --no-print-directory keeps it out."""
     variables = [f"VENV={venv}", f"PYTHON={sys.executable}"]
-    recipe = subprocess.run(["make", "-n", target, *variables], cwd=str(cwd),
-                            env=dict(os.environ, **env), capture_output=True, text=True)
+    recipe = subprocess.run(["make", "--no-print-directory", "-n", target, *variables],
+                            cwd=str(cwd), env=dict(os.environ, **env), capture_output=True,
+                            text=True)
+    return recipe, re.sub(r"\\\n\s*", " ", recipe.stdout).splitlines()
+
+
+def _make(target, venv, cwd, env):
+    """`make TARGET`: make expands the recipe (`make -n`), and its commands run
+    one by one, the scripts warm, the first failure ending the target as make
+    would."""
+    recipe, commands = make_recipe(target, venv, cwd, env)
     if recipe.returncode != 0:
         return recipe
     proc = recipe
-    for command in re.sub(r"\\\n\s*", " ", recipe.stdout).splitlines():
+    for command in commands:
         proc = _run(shlex.split(command), cwd, env)
         if proc.returncode != 0:
             break
     return proc
+
+
+def test_make_targets_expand_to_commands_under_a_parent_make(tmp_path):
+    """`make test` runs this suite under make, whose environment (MAKELEVEL,
+    MAKEFLAGS) makes a child make print "make[1]: Entering directory": those
+    lines were once run as commands. Every make target the README names
+    expands to commands alone under a real parent make's environment."""
+    parent = subprocess.run(["make", "-f", "-"], input="all:\n\t@env\n",
+                            cwd=str(tmp_path), capture_output=True, text=True, check=True)
+    env = dict(line.split("=", 1) for line in parent.stdout.splitlines() if "=" in line)
+    assert env.get("MAKELEVEL") == "1"
+    targets = {c.split()[1] for c in readme_commands() if re.match(r"^make \w+$", c)}
+    assert {"demo", "test", "export", "sample", "evaluate"} <= targets
+    for target in sorted(targets):
+        recipe, commands = make_recipe(target, tmp_path / "venv", ROOT, env)
+        assert recipe.returncode == 0, recipe.stderr
+        assert commands and not [c for c in commands if c.startswith("make")], (target,
+                                                                               commands)
 
 
 # Commands that use the quickstart run (trained first in their test) or what
