@@ -313,7 +313,7 @@ def verdict(difference):
         return "too few seeds to compare"
     where = f"{value:+.3g} (95% CI {low:+.3g} to {high:+.3g}, Welch p = {p:.2g})"
     if low <= 0 <= high:
-        return f"the implementations agree within seed noise: difference {where}"
+        return f"no difference shown at this number of seeds (the interval holds 0): {where}"
     return f"they differ: tfklgan - PyTorch = {where}"
 
 
