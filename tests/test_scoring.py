@@ -111,10 +111,6 @@ def test_bad_inputs_get_one_clear_line(tmp_path, digits):
     os.makedirs(tmp_path / "empty" / "sub")
     with pytest.raises(ImageSetError, match="holds no images"):
         folder_image_set(str(tmp_path / "empty"))
-    _write_folder(str(tmp_path / "mixed"), images[:3])
-    save_png(str(tmp_path / "mixed" / "big.png"), np.zeros((64, 64, 1), np.uint8))
-    with pytest.raises(ImageSetError, match=r"2 sizes \(32x32 .*64x64.*refuses mixed sizes"):
-        folder_image_set(str(tmp_path / "mixed"))
     rgb = np.repeat(images[:50], 3, axis=-1)
     with pytest.raises(ImageSetError, match="is grayscale and .* is RGB"):
         scoring.evaluate(images[:50], rgb, _options())
@@ -173,3 +169,78 @@ def test_evaluate_script_scores_files_and_refuses_bad_input_in_one_line(tmp_path
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: images:")
     assert "Traceback" not in proc.stderr
+
+
+def test_a_folder_of_mixed_sizes_is_resized_as_training_resizes_it(tmp_path, digits):
+    """One rule for training and scoring: an image of another size than most
+    is resized to it with training's resize (it was refused by scoring and
+    resized by training), and the set's record says so."""
+    import tensorflow as tf
+
+    from tfklgan.data.preprocess import resize_pixels
+    images, _ = digits
+    _write_folder(str(tmp_path / "mixed"), images[:20])
+    big = np.random.default_rng(0).integers(0, 256, (64, 64, 1), dtype=np.uint8)
+    save_png(str(tmp_path / "mixed" / "big.png"), big)
+    image_set = folder_image_set(str(tmp_path / "mixed"))
+    assert image_set.shape == (32, 32, 1)
+    assert image_set.record["resized"] == {"count": 1, "to": [32, 32],
+                                           "sizes": {"32x32": 20, "64x64": 1}}
+    read = np.concatenate(list(image_set.batches(30)))
+    assert np.array_equal(read[:20], images[:20])
+    expected = resize_pixels(tf.constant(big), 32, 32).numpy()
+    assert np.array_equal(read[20], expected)
+    # the resize is training's own: a folder of the 64x64 image trains on those pixels
+    trained = [np.asarray(data.load_split(data.DataConfig(
+        "images:" + str(tmp_path / "mixed"), image_size=32, channels=1, split=split,
+        cache_dir=str(tmp_path / "cache"))).images) for split in ("train", "validation")]
+    assert any(np.array_equal(image, expected) for images in trained for image in images)
+
+
+def test_16_bit_images_are_scaled_to_8_bits_as_training_reads_them(tmp_path):
+    """A 16-bit PNG was clipped to 255 pixel by pixel (all white); now each
+    value keeps its high byte, as TensorFlow's PNG decoder gives training."""
+    import tensorflow as tf
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    os.makedirs(tmp_path / "deep")
+    for index in range(8):
+        Image.fromarray(rng.integers(0, 65536, (16, 16)).astype(np.uint16)).save(
+            tmp_path / "deep" / f"{index}.png")
+    image_set = folder_image_set(str(tmp_path / "deep"))
+    read = np.concatenate(list(image_set.batches(8)))
+    decoded = tf.io.decode_image(tf.io.read_file(str(tmp_path / "deep" / "0.png")),
+                                 channels=1).numpy()
+    assert np.array_equal(read[0], decoded) and 0 < read.mean() < 255
+    assert image_set.record["sixteen_bit"]["count"] == 8
+
+
+def test_a_stats_file_that_is_damaged_missing_or_foreign_is_named_in_one_line(tmp_path,
+                                                                               digits):
+    """Each was a traceback (zipfile.BadZipFile) or "the classifier feature
+    network needs --classifier_path", which names neither the file nor what is
+    wrong with it."""
+    images, _ = digits
+    good = str(tmp_path / "good.npz")
+    scoring.evaluate(None, images[:60], _options(), save_stats=good)
+    with open(good, "rb") as handle:
+        (tmp_path / "cut.npz").write_bytes(handle.read()[:3000])
+    np.savez(tmp_path / "foreign.npz", mu=np.zeros(64), sigma=np.eye(64))
+    np.savez(tmp_path / "other.npz", logits=np.zeros((5, 10)), features=np.zeros((6, 128)),
+             labels=np.zeros(0), protocol=np.asarray("{}"))
+    cases = {"cut": r"stats:.*cut.npz is damaged and cannot be read \(BadZipFile",
+             "missing": r"stats:.*missing.npz: no such file",
+             "foreign": r"stats:.*foreign.npz was not written by tfklgan \(it holds mu, sigma",
+             "other": r"stats:.*other.npz holds activations of shapes \(5, 10\) and \(6, 128\)"}
+    for name, message in cases.items():
+        for options in (_options(), scoring.ScoringOptions(feature_network="classifier")):
+            with pytest.raises(ImageSetError, match=message):
+                scoring.evaluate(images[:60], f"stats:{tmp_path / name}.npz", options)
+    # and from the command line: one line, exit code 2
+    np.savez(tmp_path / "generated.npz", x=images[:60])
+    proc = run_script(EVALUATE, f"--generated=npz:{tmp_path / 'generated.npz'}",
+                      f"--real=stats:{tmp_path / 'cut.npz'}", "--feature_network=classifier")
+    assert proc.returncode == 2 and "is damaged and cannot be read" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # a good file of another feature network is refused with the difference named
+    assert scoring.ReferenceStats.load(good).count == 60

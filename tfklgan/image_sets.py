@@ -12,14 +12,17 @@ file the images came from. Readers:
   or a glob (`npz:samples/*.npz`), form one sharded set in name order. The
   arrays are read from the zip member in chunks, never whole.
 - `images:DIR`: every image under DIR, recursively, sorted by file name, then
-  path (the order matters to KID's blocks, not to the other scores). All
-  must have one size (a set of mixed sizes is refused: resizing would change
-  the scores); colour images make the set RGB, grayscale ones are repeated.
+  path (the order matters to KID's blocks, not to the other scores). Images
+  of another size than most are resized to it as training resizes its
+  images (bilinear, antialiased), and the set's record says how many; 16-bit
+  images keep the high byte of each value, as training's decoder does;
+  colour images make the set RGB, grayscale ones are repeated.
 - uint8 arrays in memory (`array_image_set`).
 `tfklgan.scoring` adds generators (a run directory or a SavedModel, rounded
 to uint8 as an image file stores them) and datasets of the package.
 """
 
+import collections
 import dataclasses
 import glob
 import os
@@ -199,38 +202,61 @@ def folder_image_set(folder):
     if not paths:
         raise ImageSetError(f"images:{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}) "
                             "in it or its sub-folders")
-    sizes, colour = {}, False
+    sizes, colour, deep = collections.Counter(), False, 0
     for path in paths:
         try:
             with Image.open(path) as image:
-                sizes.setdefault(image.size, path)
-                colour = colour or image.mode not in ("1", "L", "LA", "I", "I;16", "F") and not (
+                sizes[image.size] += 1
+                deep += image.mode in SIXTEEN_BIT
+                colour = colour or image.mode not in ("1", "L", "LA", *SIXTEEN_BIT) and not (
                     image.mode == "P" and _gray_palette(image))
         except Exception as err:  # Pillow raises many types for bad files
             raise ImageSetError(f"{path!r} is not a readable image ({err}); remove it or "
                                 "convert it to PNG") from None
-    if len(sizes) > 1:
-        listed = ", ".join(f"{w}x{h} (e.g. {p})" for (w, h), p in sorted(sizes.items())[:3])
-        raise ImageSetError(f"images:{folder} holds images of {len(sizes)} sizes ({listed}); "
-                            "scoring refuses mixed sizes, since resizing changes the scores: "
-                            "resize them to one size first")
-    (width, height), = sizes
+    # one rule with training: images of another size are resized to the set's
+    # size (the one most images have), as training resizes them
+    (width, height), _ = max(sizes.items(), key=lambda item: (item[1], item[0][0] * item[0][1]))
     channels = 3 if colour else 1
-    mode = "RGB" if colour else "L"
+    resized = sum(count for size, count in sizes.items() if size != (width, height))
 
     def read(start, size):
         batch = np.empty((size, height, width, channels), np.uint8)
         for i, path in enumerate(paths[start:start + size]):
             with Image.open(path) as image:
-                batch[i] = np.asarray(image.convert(mode)).reshape(height, width, channels)
+                batch[i] = _pixels(image, channels, height, width)
         return batch
 
+    record = {"source": "images", "count": len(paths)}
+    if resized:
+        record["resized"] = {"count": resized, "to": [height, width],
+                             "sizes": {f"{w}x{h}": n for (w, h), n in sorted(sizes.items())}}
+    if deep:
+        record["sixteen_bit"] = {"count": deep, "read_as": "the high byte of each value"}
     relative = [os.path.relpath(p, folder).split(os.sep) for p in paths]
     labels = None
     if all(len(r) >= 2 and r[-2].isdigit() for r in relative):
         labels = np.asarray([int(r[-2]) for r in relative], np.int64)
     return ImageSet(f"images:{folder}", len(paths), (height, width, channels), read, labels,
-                    {"source": "images", "count": len(paths)})
+                    record)
+
+
+# Pillow's modes of 16-bit grayscale images (PNG's 16-bit gray opens as one of them).
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _pixels(image, channels, height, width):
+    """uint8 [height, width, channels] of one image. 16-bit values keep their high byte (65535 -> 255), as
+    TensorFlow's PNG decoder gives them to training."""
+    if image.mode in SIXTEEN_BIT:
+        values = np.asarray(image).astype(np.int64)
+        pixels = np.repeat((values >> 8).astype(np.uint8)[..., None], channels, axis=-1)
+    else:
+        pixels = np.asarray(image.convert("RGB" if channels == 3 else "L"))
+        pixels = pixels.reshape(*pixels.shape[:2], channels)
+    if pixels.shape[:2] != (height, width):
+        from tfklgan.data.preprocess import resize_pixels
+        pixels = resize_pixels(pixels, height, width).numpy()
+    return pixels
 
 
 def _gray_palette(image):

@@ -69,22 +69,50 @@ class ReferenceStats:
         os.replace(tmp, path)
         return path
 
+    FILE_KEYS = ("logits", "features", "labels", "protocol")
+
+    @classmethod
+    def read_protocol(cls, path):
+        """The protocol record of the stats file at `path`, after checking that
+        the file is there, whole and written by tfklgan; an ImageSetError
+        names the file and what is wrong with it otherwise."""
+        return cls._read(path)[1]
+
+    @classmethod
+    def _read(cls, path):
+        write = "write one with scripts/evaluate.py --real=... --save_stats=FILE"
+        if not os.path.isfile(path):
+            raise ImageSetError(f"stats:{path}: no such file; {write}")
+        try:
+            with np.load(path) as arrays:
+                missing = [k for k in cls.FILE_KEYS if k not in arrays.files]
+                if missing:
+                    held = ", ".join(arrays.files[:6]) or "nothing"
+                    raise ImageSetError(
+                        f"stats:{path} was not written by tfklgan (it holds {held}; a "
+                        f"tfklgan stats file holds {', '.join(cls.FILE_KEYS)}, the "
+                        f"activations themselves); {write}")
+                values = {k: arrays[k] for k in cls.FILE_KEYS}
+            protocol = json.loads(str(values["protocol"]))
+        except ImageSetError:
+            raise
+        except Exception as err:  # zipfile, numpy and json raise many types
+            raise ImageSetError(f"stats:{path} is damaged and cannot be read "
+                                f"({type(err).__name__}: {err}); {write}") from None
+        if values["features"].ndim != 2 or len(values["logits"]) != len(values["features"]):
+            raise ImageSetError(f"stats:{path} holds activations of shapes "
+                                f"{values['logits'].shape} and {values['features'].shape}, "
+                                f"not [n, k] and [n, d] of one n; {write}")
+        return values, protocol
+
     @classmethod
     def load(cls, path, expected=None):
         """The saved reference at `path`; with `expected` (a protocol dict), an
         error names every field of STATS_PROTOCOL_FIELDS that differs."""
-        if not os.path.isfile(path):
-            raise ImageSetError(f"stats:{path}: no such file; write one with "
-                                "scripts/evaluate.py --real=... --save_stats=FILE")
-        try:
-            with np.load(path) as arrays:
-                protocol = json.loads(str(arrays["protocol"]))
-                labels = arrays["labels"]
-                stats = cls(arrays["logits"], arrays["features"],
-                            labels if len(labels) else None, protocol)
-        except (KeyError, ValueError, OSError) as err:
-            raise ImageSetError(f"stats:{path} is not a tfklgan stats file ({err}); write "
-                                "one with scripts/evaluate.py --save_stats") from None
+        values, protocol = cls._read(path)
+        labels = values["labels"]
+        stats = cls(values["logits"], values["features"], labels if len(labels) else None,
+                    protocol)
         if expected:
             check_protocol(stats.protocol, expected, f"stats:{path}")
         return stats
@@ -373,12 +401,10 @@ def open_generated(spec, options):
 
 
 def _stats_dataset(path):
-    """The dataset a saved reference was drawn from ("" if unknown)."""
-    try:
-        with np.load(path) as arrays:
-            return json.loads(str(arrays["protocol"])).get("source", {}).get("dataset", "")
-    except (OSError, KeyError, ValueError):
-        return ""  # ReferenceStats.load reports an unreadable file
+    """The dataset a saved reference was drawn from ("" if unknown); a file
+    that is missing, damaged or foreign is refused here, before anything
+    else is loaded for it."""
+    return ReferenceStats.read_protocol(path).get("source", {}).get("dataset", "")
 
 
 def _dataset_options(generated, run_data, options, split, count):
@@ -436,6 +462,8 @@ def evaluate(generated, real=None, options=None, save_stats=None):
         if isinstance(real, str) and real.startswith("stats:"):
             named = _stats_dataset(real[len("stats:"):]) or named
         classifier_path = default_classifier_path(named)
+    elif isinstance(real, str) and real.startswith("stats:"):
+        ReferenceStats.read_protocol(real[len("stats:"):])  # refused before any network loads
     network = load_feature_network(options.feature_network, options.inception_path,
                                    classifier_path, options.resize_filter)
     floor_set = None
@@ -449,6 +477,8 @@ def evaluate(generated, real=None, options=None, save_stats=None):
         real = dataset_image_set(real, **kwargs)
     elif isinstance(real, str):
         real = open_image_set(real, options.npz_range)
+    elif not isinstance(real, (ImageSet, ReferenceStats)):
+        real = array_image_set(real, description="real array")
     if generated is None:
         if not save_stats:
             raise ImageSetError("nothing to score: give --generated, or --save_stats to "

@@ -38,11 +38,18 @@ def _preprocess(element, config):
         image = tf.image.crop_to_bounding_box(image, (shape[0] - side) // 2,
                                               (shape[1] - side) // 2, side, side)
     size = config.image_size
-    resized = tf.image.resize(tf.cast(image, tf.float32), [size, size],
-                              method="bilinear", antialias=True)
-    image = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-    image = tf.ensure_shape(image, [size, size, config.channel_count])
+    image = tf.ensure_shape(resize_pixels(image, size, size),
+                            [size, size, config.channel_count])
     return image, element["label"]
+
+
+def resize_pixels(image, height, width):
+    """uint8 [H, W, C] (or [n, H, W, C]) resized to height x width: bilinear
+    with antialiasing, rounded back to uint8. Training resizes its images
+    this way, and scoring resizes the odd-sized images of a folder the same."""
+    resized = tf.image.resize(tf.cast(image, tf.float32), [height, width],
+                              method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
 
 def _cache_path(config, source):
