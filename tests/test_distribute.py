@@ -33,14 +33,15 @@ def _float64():
     keras.config.set_floatx("float32")
 
 
-def train(strategy, method, mbd, initial=None, ema_decay=0.0):
+def train(strategy, method, mbd, initial=None, ema_decay=0.0, augment_policy=None):
     data = np.random.RandomState(0).uniform(-1, 1, (STEPS * BATCH, 32, 32, 3))
     dataset = tf.data.Dataset.from_tensor_slices(data).batch(BATCH, drop_remainder=True)
     with strategy.scope():
         objective = build_objective(method)
         networks = build_networks("klgan32", NetworkConfig(
             width=4, latent_dim=8, head=objective.head, minibatch_discrimination=mbd))
-        gan = GAN(networks, objective, ema_decay=ema_decay, seed=7)
+        gan = GAN(networks, objective, ema_decay=ema_decay, seed=7,
+                  augment_policy=augment_policy)
         gan.compile(keras.optimizers.SGD(LR), keras.optimizers.SGD(LR))
         if initial is not None:
             gan.generator.set_weights(initial[0])
@@ -74,6 +75,18 @@ def test_mirrored_equals_single_device(mirrored_strategy, method, mbd, ema):
     for name in single_hist:
         np.testing.assert_allclose(mirrored_hist[name], single_hist[name], rtol=1e-4,
                                    atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("method,mbd", [("klgan", True), ("r1gan", False)])
+def test_mirrored_equals_single_device_with_diffaugment(mirrored_strategy, method, mbd):
+    """DiffAugment's draws are made for the global batch and sliced per
+    replica, so each image gets the same transform on one device or two."""
+    policy = ("color", "translation", "cutout")
+    start, single, _ = train(tf.distribute.get_strategy(), method, mbd, augment_policy=policy)
+    _, mirrored, _ = train(mirrored_strategy, method, mbd, initial=start, augment_policy=policy)
+    _, plain, _ = train(tf.distribute.get_strategy(), method, mbd, initial=start)
+    assert max_relative_difference(single, plain) > 1e-3  # the augmentation changed training
+    assert max_relative_difference(single, mirrored) < 1e-5
 
 
 @pytest.mark.slow

@@ -25,13 +25,13 @@ therefore equals single-device training on the same global batches.
 import keras
 import tensorflow as tf
 
-from tfklgan import distribute, losses, native, penalties
+from tfklgan import augment, distribute, losses, native, penalties
 from tfklgan.objectives import judged_real_fraction
 
 UPDATES = ("joint", "alternating")
 
 # Random streams per optimizer step.
-_LATENT, _LABELS, _ALPHA, _G_LATENT, _G_LABELS = range(5)
+_LATENT, _LABELS, _ALPHA, _G_LATENT, _G_LABELS, _AUG_REAL, _AUG_GEN, _AUG_G = range(8)
 _STREAMS = 8
 # One counter-based generator everywhere ("auto_select" picks by device).
 # Note: under XLA, TF's Philox normal/uniform draws from a runtime seed differ
@@ -79,11 +79,14 @@ class GAN(keras.Model):
         of G's weights, updated after every G step and used for sampling.
       seed: base seed of every random draw in training.
       log_gradient_norms: report the global gradient norms of G and D.
+      augment_policy: DiffAugment's transforms (`tfklgan.augment`), applied
+        to every image D sees, real and generated, in D's and G's updates
+        (penalties are taken on the augmented images D sees); None: none.
     """
 
     def __init__(self, networks, objective, n_critic=1, generator_first=False,
                  reuse_generated=False, ema_decay=0.0, seed=0, log_gradient_norms=True,
-                 **kwargs):
+                 augment_policy=None, **kwargs):
         super().__init__(**kwargs)
         if objective.update not in UPDATES:
             raise ValueError(f"objective.update must be one of {UPDATES}, "
@@ -113,6 +116,8 @@ class GAN(keras.Model):
         self.ema_decay = float(ema_decay)
         self.seed = int(seed)
         self.log_gradient_norms = log_gradient_norms
+        self.augment_policy = (augment.parse_policy(augment_policy) if augment_policy
+                               else None)
         self.n_critic = int(n_critic) if objective.update == "alternating" else 1
         self.ema_generator = None
         if self.ema_decay:
@@ -173,6 +178,15 @@ class GAN(keras.Model):
         if self.conditional:
             labels = self._draw("labels", n, [], counter, label_stream)
         return latents, labels
+
+    def _augmented(self, images, counter, stream):
+        """`images` through DiffAugment with draws of the global batch, or as
+        they are without a policy."""
+        if self.augment_policy is None:
+            return images
+        draws = self._draw("unit", tf.shape(images)[0],
+                           [augment.draws_needed(self.augment_policy)], counter, stream)
+        return augment.diff_augment(images, draws, self.augment_policy)
 
     def sample_latents(self, n, seed=0):
         """Latents [n, latent_dim] from the generator's prior, fixed by `seed`."""
@@ -254,8 +268,11 @@ class GAN(keras.Model):
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.generate(latents, gen_labels, use_ema=False, training=True)
+            step = self.d_optimizer.iterations
+            seen_real = self._augmented(real, step, _AUG_REAL)
+            seen_fake = self._augmented(fake, step, _AUG_GEN)
             # Features of the global batch on every replica (one collective).
-            real_f, gen_f = self.discriminator.pair(real, fake, labels, gen_labels,
+            real_f, gen_f = self.discriminator.pair(seen_real, seen_fake, labels, gen_labels,
                                                     training=True,
                                                     global_outputs=True)
             moments = [losses.gaussian_moments(f, obj.eps, obj.kl_stats)
@@ -307,6 +324,9 @@ class GAN(keras.Model):
         else:
             fake, gen_labels = generated
         fake = tf.stop_gradient(fake)
+        # what D sees (DiffAugment's transforms, where chosen)
+        real = self._augmented(real, step, _AUG_REAL)
+        fake = self._augmented(fake, step, _AUG_GEN)
         d_vars = self.discriminator.trainable_variables
 
         def critic(images, images_labels):
@@ -359,7 +379,8 @@ class GAN(keras.Model):
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.generate(latents, gen_labels, use_ema=False, training=True)
-            inputs = [fake, gen_labels] if self.conditional else fake
+            seen = self._augmented(fake, step, _AUG_G)
+            inputs = [seen, gen_labels] if self.conditional else seen
             g_loss = self.objective.generator_loss(
                 self.discriminator(inputs, training=True))
             scaled = g_loss / distribute.num_replicas()

@@ -17,8 +17,11 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
+from tfklgan import augment as augment_lib
 from tfklgan import losses, penalties
 from tfklgan.settings import raise_problems, setting
+
+AUGMENTATIONS = ("none", "diffaugment")
 
 LS_CONVENTIONS = {
     # name: (real label, generated label, scale)
@@ -197,6 +200,11 @@ class ObjectiveConfig:
     reuse_generated: bool = setting(False, "with --generator_first: the D step trains on the "
                                            "images the G step generated, before G's update "
                                            "(the KL-GAN authors' code), not on fresh ones")
+    augment: str = setting("none", "augmentation of every image D sees, real and generated: "
+                                   "none or diffaugment (differentiable, for small datasets)")
+    augment_policy: str = setting(",".join(augment_lib.DEFAULT_POLICY),
+                                  "DiffAugment's transforms, comma-separated: color, "
+                                  "translation, cutout")
 
     def __post_init__(self):
         raise_problems(self.problems())
@@ -210,6 +218,14 @@ class ObjectiveConfig:
         if self.n_critic > 1 and self.method == "klgan":
             problems.append("--n_critic applies to alternating methods; KL-GAN updates "
                             "G and D jointly")
+        if self.augment not in AUGMENTATIONS:
+            problems.append(f"--augment={self.augment!r} is unknown; choose one of "
+                            f"{', '.join(AUGMENTATIONS)}")
+        elif self.augment == "diffaugment":
+            try:
+                augment_lib.parse_policy(self.augment_policy)
+            except ValueError as err:
+                problems.append(f"--augment_policy: {err}")
         if self.reuse_generated and (self.method == "klgan" or not self.generator_first):
             problems.append("--reuse_generated needs an alternating method with "
                             "--generator_first (the D step reuses the G step's images)")
@@ -230,3 +246,9 @@ class ObjectiveConfig:
 
     def build(self):
         return build_objective(self.method, **self.options())
+
+    @property
+    def augment_transforms(self):
+        """DiffAugment's transforms, or None without augmentation."""
+        return (augment_lib.parse_policy(self.augment_policy) if self.augment == "diffaugment"
+                else None)

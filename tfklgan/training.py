@@ -106,7 +106,8 @@ def build_gan(config, num_classes=0):
     gan = GAN(networks, config.objective.build(), n_critic=config.objective.n_critic,
               generator_first=config.objective.generator_first,
               reuse_generated=config.objective.reuse_generated,
-              ema_decay=config.optimizer.ema_decay, seed=config.run.seed)
+              ema_decay=config.optimizer.ema_decay, seed=config.run.seed,
+              augment_policy=config.objective.augment_transforms)
     g_optimizer, d_optimizer = build_optimizers(config.optimizer)
     gan.compile(g_optimizer, d_optimizer, jit_compile=config.run.jit_compile,
                 steps_per_execution=config.run.steps_per_execution)
