@@ -69,6 +69,9 @@ class RunConfig:
     keep_checkpoints: int = setting(3, "checkpoints to keep", resumable=True)
     export_dir: Optional[str] = setting(None, "export the generator as a SavedModel here "
                                               "at the end", resumable=True)
+    init_from: Optional[str] = setting(None, "start the networks from another run's newest "
+                                             "checkpoint (G and D) or a generator export (G); "
+                                             "fresh optimizers, step 0")
     resume: bool = setting(False, "continue the run in --logdir from its last checkpoint",
                            resumable=True)
     verbose: int = setting(1, "Keras progress output: 0 silent, 1 bar, 2 one line per epoch",

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from tfklgan import callbacks as cb
 from tfklgan import data as data_lib
-from tfklgan import fingerprint
+from tfklgan import fingerprint, warm_start
 from tfklgan.checkpoints import CheckpointStore
 from tfklgan.config import ConfigError, TrainConfig
 from tfklgan.evaluation import EvaluationCallback, RealStatistics, feature_network_of
@@ -228,7 +228,8 @@ def _write_run_info(config, start, changes, info):
         with open(path) as handle:
             previous = json.load(handle)
         resumes = previous.get("resumes", [])
-        first = {"fingerprint": previous.get("fingerprint", "not recorded")}
+        first = {"fingerprint": previous.get("fingerprint", "not recorded"),
+                 **{k: previous[k] for k in ("init_from",) if k in previous}}
         resumes.append({"step": start, "changed": changes,
                         "fingerprint": fingerprint.current()})
     with open(path + ".tmp", "w") as handle:
@@ -335,6 +336,9 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
         grids = sorted(glob.glob(os.path.join(run.logdir, "samples", "step_*.png")))
         return TrainResult(start, run.logdir, store.latest, grids[-1] if grids else None,
                            run.export_dir and export_version(run.export_dir), {}, start)
+    initialised = None
+    if start == 0 and run.init_from:  # a new run from trained weights (not on resume)
+        initialised = warm_start.initialise_from(gan, run.init_from)
     # A resume may change the learning rates.
     set_learning_rates(gan.g_optimizer, gan.d_optimizer, config.optimizer)
     for path in settings_paths(run.logdir):
@@ -345,7 +349,8 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
     _write_run_info(config, start, changes, {
         "num_classes": num_classes,
         "class_names": list(train_data.class_names) if conditional else [],
-        "train_examples": len(train_data), "replicas": replicas})
+        "train_examples": len(train_data), "replicas": replicas,
+        **({"init_from": initialised} if initialised else {})})
 
     writer = tf.summary.create_file_writer(os.path.join(run.logdir, "train"))
     guard = cb.NonFiniteGuard()

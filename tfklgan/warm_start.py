@@ -1,0 +1,100 @@
+"""Starting a new run from trained weights (`--init_from`).
+
+The source is a run directory (its newest checkpoint gives G, D and G's
+EMA) or a generator export (`scripts/export.py`: G only, and the EMA starts
+from it). The new run keeps its own settings, data, fresh optimizers and
+step 0, for fine-tuning on other data or continuing a generator under other
+settings. A network of another shape is refused with one line naming its
+first layer that differs; nothing is written before the check.
+"""
+
+import os
+import re
+
+import tensorflow as tf
+
+
+class InitFromError(ValueError):
+    """The source cannot start this run (missing, or networks of another shape)."""
+
+
+def _owner(model, variable):
+    """The name of the layer of `model` that holds `variable`."""
+    for layer in model._flatten_layers(include_self=False):
+        if any(v is variable for v in layer.weights):
+            return layer.name
+    return variable.path
+
+
+def _check_shapes(source, model, what, network):
+    """Raises InitFromError at the first weight whose shape differs."""
+    ours = model.weights
+    if len(source) != len(ours):
+        raise InitFromError(f"--init_from={what}: its {network} has {len(source)} weight "
+                            f"tensors, this run's {len(ours)}: start from a run of the same "
+                            "network")
+    for (path, shape), variable in zip(source, ours, strict=True):
+        if tuple(shape) != tuple(variable.shape):
+            raise InitFromError(
+                f"--init_from={what}: the {network}'s layer {_owner(model, variable)!r} has "
+                f"weights of shape {tuple(shape)} there ({path}) and {tuple(variable.shape)} "
+                "here; start from a run of the same network (width, latent size, image size)")
+
+
+def _from_run(gan, source):
+    from tfklgan.training import load_run
+    trained, _, info = load_run(source)
+    pairs = [("generator", trained.generator, gan.generator),
+             ("discriminator", trained.discriminator, gan.discriminator)]
+    for network, theirs, ours in pairs:
+        _check_shapes([(v.path, v.shape) for v in theirs.weights], ours, source, network)
+    for _, theirs, ours in pairs:
+        ours.set_weights(theirs.get_weights())
+    if gan.ema_generator is not None:
+        gan.ema_generator.set_weights((trained.ema_generator or trained.generator).get_weights())
+    checkpoint = tf.train.latest_checkpoint(os.path.join(source, "checkpoints"))
+    return {"source": os.path.abspath(source), "kind": "run", "checkpoint": checkpoint,
+            "step": int(trained.g_optimizer.iterations.numpy()),
+            "networks": ["generator", "discriminator"] + (
+                ["ema_generator"] if gan.ema_generator is not None else [])}
+
+
+def _from_export(gan, source):
+    from tfklgan.export import INFO_FILE, export_version
+    version = export_version(source)
+    folder = source if os.path.isfile(os.path.join(source, INFO_FILE)) else \
+        os.path.join(source, str(version))
+    variables = os.path.join(folder, "variables", "variables")
+    targets = [gan.generator] + ([gan.ema_generator] if gan.ema_generator is not None else [])
+    for model in targets:
+        try:
+            tf.train.Checkpoint(generator=model).read(variables).assert_existing_objects_matched()
+        except (ValueError, AssertionError) as err:
+            # "... incompatible tensor with shape (8,) when attempting to restore
+            # variable with shape (16,) and name group_normalization_3/beta:0."
+            found = re.search(r"shape (\(.*?\)) when attempting to restore variable with "
+                              r"shape (\(.*?\)) and name ([^/:]+)", str(err))
+            if not found:
+                raise InitFromError(f"--init_from={source}: its generator does not match "
+                                    f"this run's ({err}); start from an export of the same "
+                                    "network") from None
+            theirs, ours, layer = found.groups()
+            raise InitFromError(
+                f"--init_from={source}: the generator's layer {layer!r} has weights of shape "
+                f"{theirs} there and {ours} here; start from an export of the same network "
+                "(width, latent size, image size)") from None
+    return {"source": os.path.abspath(folder), "kind": "export", "checkpoint": variables,
+            "networks": ["generator"] + (["ema_generator"] if len(targets) > 1 else [])}
+
+
+def initialise_from(gan, source):
+    """Sets `gan`'s networks from `source` (a run directory or a generator
+    export); returns the record of what was taken (for run.json)."""
+    from tfklgan.export import INFO_FILE, export_version
+    if os.path.isfile(os.path.join(source, "config.json")):
+        return _from_run(gan, source)
+    if os.path.isdir(source) and (os.path.isfile(os.path.join(source, INFO_FILE))
+                                  or export_version(source)):
+        return _from_export(gan, source)
+    raise InitFromError(f"--init_from={source}: neither a run directory (config.json) nor a "
+                        "generator export (scripts/export.py); pass one of those")
