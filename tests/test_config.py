@@ -114,7 +114,7 @@ def test_every_bad_value_of_every_section_is_reported_at_once():
         TrainConfig.from_flat(learning_rate=1.0)
     with pytest.raises(ConfigError, match="needs --image_size=32"):
         TrainConfig.from_flat(network="klgan32", image_size=64).validate()
-    with pytest.raises(ConfigError, match="applies to --network=dcgan64 or dcgan32"):
+    with pytest.raises(ConfigError, match="applies to the DCGAN pairs .dcgan256, dcgan128, dcgan64, dcgan32"):
         TrainConfig.from_flat(network="klgan32", spectral_norm_iterations=1).validate()
     TrainConfig.from_flat(network="dcgan32", image_size=32, spectral_norm_iterations=1,
                           method="dcgan").validate()

@@ -15,6 +15,8 @@ def test_klgan32_parameter_counts_at_width_128():
 
 SMALL = {
     "klgan32": dict(image_size=32, channels=3),
+    "dcgan256": dict(image_size=256, channels=3),
+    "dcgan128": dict(image_size=128, channels=3),
     "dcgan64": dict(image_size=64, channels=3),
     "dcgan32": dict(image_size=32, channels=1),
     "dcgan28": dict(image_size=28, channels=1),
@@ -42,7 +44,8 @@ def test_shapes(name, head, mbd):
 
 
 @pytest.mark.parametrize("k", [1, 3])
-@pytest.mark.parametrize("name,size,convs", [("dcgan64", 64, 5), ("dcgan32", 32, 4)])
+@pytest.mark.parametrize("name,size,convs", [("dcgan128", 128, 6), ("dcgan64", 64, 5),
+                                             ("dcgan32", 32, 4)])
 def test_spectral_norm_dcgan(k, name, size, convs):
     cfg = NetworkConfig(width=4, image_size=size, head="logit", spectral_norm_iterations=k)
     disc = build_networks(name, cfg).discriminator
@@ -67,6 +70,11 @@ def test_the_dcgan_pairs_double_their_channels_per_stage():
         return dense, g, d
     assert channels("dcgan64", 64) == ([4 * 4 * 32], [16, 8, 4, 1], [4, 8, 16, 32, 1])
     assert channels("dcgan32", 32) == ([4 * 4 * 16], [8, 4, 1], [4, 8, 16, 1])
+    # at 128 and 256 the stages nearest 4x4 stop at 8w instead of doubling on
+    assert channels("dcgan128", 128) == ([4 * 4 * 32], [32, 16, 8, 4, 1],
+                                         [4, 8, 16, 32, 32, 1])
+    assert channels("dcgan256", 256) == ([4 * 4 * 32], [32, 32, 16, 8, 4, 1],
+                                         [4, 8, 16, 32, 32, 32, 1])
     with pytest.raises(ValueError, match="makes 32x32 images, got image_size=64"):
         build_networks("dcgan32", NetworkConfig(width=4, image_size=64))
 
@@ -170,3 +178,24 @@ def test_torch_init_is_seeded_and_keras_init_is_unchanged():
     assert any(not np.array_equal(a, b) for a, b in zip(default, torch_a, strict=True))
     with pytest.raises(ValueError, match="init must be one of"):
         NetworkConfig(init="jax")
+
+
+def test_a_folder_of_128px_images_trains_without_naming_a_network(tmp_path):
+    """Users' own data at 128x128: --image_size=128 picks dcgan128, with
+    MBD and spectral normalisation available as for the other pairs."""
+    from test_training import tiny_config
+
+    from tfklgan.images import save_png
+    from tfklgan.training import load_run, train
+    rng = np.random.default_rng(0)
+    for index in range(20):
+        save_png(str(tmp_path / "faces" / f"{index}.png"),
+                 rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
+    config = tiny_config(tmp_path, method="hinge", dataset=f"images:{tmp_path / 'faces'}",
+                         image_size=128, steps=2, batch_size=4, max_examples=None,
+                         spectral_norm_iterations=1, checkpoint_every=1)
+    assert config.network_config().name == "dcgan128"
+    result = train(config.validate())
+    gan, _, _ = load_run(config.run.logdir)
+    assert result.step == 2
+    assert gan.generate(gan.sample_latents(2)).shape == (2, 128, 128, 3)

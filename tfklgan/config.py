@@ -37,8 +37,10 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_bfloat16", "float64")
 
 # Network picked by image size when --network is not given.
-DEFAULT_NETWORKS = {28: "dcgan28", 32: "klgan32", 64: "dcgan64"}
-SN_NETWORKS = ("dcgan64", "dcgan32")  # the pairs whose BatchNorm SN(k) replaces
+DEFAULT_NETWORKS = {28: "dcgan28", 32: "klgan32", 64: "dcgan64", 128: "dcgan128",
+                    256: "dcgan256"}
+# the pairs whose BatchNorm SN(k) replaces
+SN_NETWORKS = ("dcgan256", "dcgan128", "dcgan64", "dcgan32")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,8 +212,9 @@ class TrainConfig:
             problems.append(f"--network={network} needs --image_size={IMAGE_SIZES[network]}, "
                             f"not {size}; drop --network to pick one by size")
         if self.network.spectral_norm_iterations and network not in SN_NETWORKS:
-            problems.append("--spectral_norm_iterations applies to --network=dcgan64 or "
-                            f"dcgan32 (SN-DCGAN); {network!r} has no BatchNorm to replace")
+            problems.append("--spectral_norm_iterations applies to the DCGAN pairs "
+                            f"({', '.join(SN_NETWORKS)}: SN-DCGAN); {network!r} has no "
+                            "BatchNorm to replace")
         prefix, sep, _ = self.data.name.partition(":")
         if not (self.data.name in SOURCES or (sep and prefix in PREFIXES)):
             problems.append(f"--dataset={self.data.name!r} is unknown; choose one of "

@@ -6,8 +6,7 @@ from tfklgan.networks.init import INITS, initialize
 
 NETWORKS = {
     "klgan32": klgan32.build,
-    "dcgan64": dcgan.builder("dcgan64"),
-    "dcgan32": dcgan.builder("dcgan32"),
+    **{name: dcgan.builder(name) for name in dcgan.IMAGE_SIZES},
     "dcgan28": mnist.build_dcgan28,
     "cgan28": mnist.build_cgan28,
 }

@@ -40,7 +40,8 @@ class NetworkConfig:
       latent with the label embedded to 100 dims, the discriminator stacks
       the one-hot label, broadcast to image-sized planes, with the image.
     """
-    name: str = setting("", "klgan32, dcgan64, dcgan32, dcgan28 or cgan28; empty: picked by "
+    name: str = setting("", "klgan32, dcgan256, dcgan128, dcgan64, dcgan32, dcgan28 or cgan28; "
+                            "empty: picked by "
                             "--image_size", flag="network")
     latent_dim: int = setting(128, "latent size")
     latent_distribution: str = setting("normal", "normal or uniform ([-1, 1]; the MNIST "

@@ -1,6 +1,7 @@
 """DCGAN with a BatchNorm or SN(k) discriminator (docs/reference.md §4), at
-64x64 (`dcgan64`, the reduced-CelebA study's pair) or 32x32 (`dcgan32`, the
-same design with one stage fewer on each side).
+64x64 (`dcgan64`, the reduced-CelebA study's pair), 32x32 (`dcgan32`, the
+same design with one stage fewer on each side), and 128x128 or 256x256
+(`dcgan128`, `dcgan256`: one and two stages more, for users' own data).
 
 Generator at 64x64: Dense to [4, 4, 8w], BN, ReLU -> transposed convs k4 s2
 to 4w, 2w, w (BN, ReLU) -> transposed conv k4 s2 to C -> tanh. At 32x32:
@@ -10,6 +11,9 @@ BatchNorm in all but the first, or spectral normalization with k power
 iterations on every conv instead of BatchNorm (SN(k)-DCGAN), then conv k4 to
 1 channel at 1x1 (the logit; sigmoid is in the loss). At 32x32: w, 2w, 4w,
 then the same conv. w = 128 gives the 128..1024 channels of the study.
+Every stage has at most 8w channels (MAX_MULTIPLIER): the 64x64 and 32x32
+pairs never reach it; at 128x128 and 256x256 the stages nearest 4x4 keep
+8w instead of doubling to 16w and 32w, as DCGANs at those sizes commonly do.
 """
 
 import dataclasses
@@ -24,7 +28,8 @@ from tfklgan.networks.base import (
     maybe_spectral_norm,
 )
 
-IMAGE_SIZES = {"dcgan64": 64, "dcgan32": 32}
+IMAGE_SIZES = {"dcgan256": 256, "dcgan128": 128, "dcgan64": 64, "dcgan32": 32}
+MAX_MULTIPLIER = 8
 
 
 def _stages(config):
@@ -32,8 +37,14 @@ def _stages(config):
     return config.image_size.bit_length() - 3
 
 
+def _channels(width, stage):
+    """Channels of stride-2 stage `stage` (0 nearest the image): 2^stage x
+    width, at most MAX_MULTIPLIER x width."""
+    return min(2 ** stage, MAX_MULTIPLIER) * width
+
+
 def builder(name):
-    """The registry's builder of `name` ("dcgan64" or "dcgan32")."""
+    """The registry's builder of `name` (a key of IMAGE_SIZES)."""
     return functools.partial(build, image_size=IMAGE_SIZES[name])
 
 
@@ -45,12 +56,12 @@ def _batch_norm():
 def build_generator(config):
     w, stages = config.width, _stages(config)
     inputs, x = generator_inputs(config)
-    top = 2 ** (stages - 1) * w
+    top = _channels(w, stages - 1)
     x = keras.layers.Dense(4 * 4 * top, use_bias=False)(x)
     x = keras.layers.Reshape((4, 4, top))(x)
     x = keras.layers.ReLU()(_batch_norm()(x))
     for i in reversed(range(stages - 1)):
-        x = keras.layers.Conv2DTranspose(2 ** i * w, 4, strides=2, padding="same",
+        x = keras.layers.Conv2DTranspose(_channels(w, i), 4, strides=2, padding="same",
                                          use_bias=False)(x)
         x = keras.layers.ReLU()(_batch_norm()(x))
     x = keras.layers.Conv2DTranspose(config.channels, 4, strides=2,
@@ -65,7 +76,7 @@ def build_discriminator_trunk(config):
     use_sn = config.spectral_norm_iterations > 0
     inputs, x = discriminator_inputs(config)
     for i in range(stages):
-        conv = keras.layers.Conv2D(2 ** i * w, 4, strides=2, padding="same",
+        conv = keras.layers.Conv2D(_channels(w, i), 4, strides=2, padding="same",
                                    use_bias=use_sn or i == 0)
         x = maybe_spectral_norm(conv, config)(x)
         if i > 0 and not use_sn:
@@ -79,7 +90,7 @@ def build_discriminator_trunk(config):
 
 
 def build(config, image_size):
-    """The pair that makes `image_size` (32 or 64) images."""
+    """The pair that makes `image_size` (a value of IMAGE_SIZES) images."""
     if config.image_size != image_size:
         raise ValueError(f"this DCGAN pair makes {image_size}x{image_size} images, got "
                          f"image_size={config.image_size}")
