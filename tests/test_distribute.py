@@ -33,7 +33,7 @@ def _float64():
     keras.config.set_floatx("float32")
 
 
-def train(strategy, method, mbd, initial=None, ema_decay=0.0, augment_policy=None):
+def train(strategy, method, mbd, initial=None, ema_decay=0.0, augment_policy=None, ada=None):
     data = np.random.RandomState(0).uniform(-1, 1, (STEPS * BATCH, 32, 32, 3))
     dataset = tf.data.Dataset.from_tensor_slices(data).batch(BATCH, drop_remainder=True)
     with strategy.scope():
@@ -41,7 +41,7 @@ def train(strategy, method, mbd, initial=None, ema_decay=0.0, augment_policy=Non
         networks = build_networks("klgan32", NetworkConfig(
             width=4, latent_dim=8, head=objective.head, minibatch_discrimination=mbd))
         gan = GAN(networks, objective, ema_decay=ema_decay, seed=7,
-                  augment_policy=augment_policy)
+                  augment_policy=augment_policy, ada=ada)
         gan.compile(keras.optimizers.SGD(LR), keras.optimizers.SGD(LR))
         if initial is not None:
             gan.generator.set_weights(initial[0])
@@ -51,6 +51,8 @@ def train(strategy, method, mbd, initial=None, ema_decay=0.0, augment_policy=Non
     start = (gan.generator.get_weights(), gan.discriminator.get_weights())
     history = gan.fit(dataset, epochs=1, verbose=0).history
     weights = gan.generator.get_weights() + gan.discriminator.get_weights()
+    if ada is not None:
+        weights.append(np.array([gan.ada_state.p.numpy()]))
     if ema_decay:
         weights += gan.ema_generator.get_weights()
     return start, weights, history
@@ -86,6 +88,17 @@ def test_mirrored_equals_single_device_with_diffaugment(mirrored_strategy, metho
     _, mirrored, _ = train(mirrored_strategy, method, mbd, initial=start, augment_policy=policy)
     _, plain, _ = train(tf.distribute.get_strategy(), method, mbd, initial=start)
     assert max_relative_difference(single, plain) > 1e-3  # the augmentation changed training
+    assert max_relative_difference(single, mirrored) < 1e-5
+
+
+def test_mirrored_equals_single_device_with_ada(mirrored_strategy):
+    """ADA's sums are taken over the global batch and its p is one value on
+    every replica: p moves the same, and so does training."""
+    from tfklgan.gan import AdaSettings
+    ada = AdaSettings(target=-1.0, speed_images=16.0, interval=1)  # p moves every step
+    start, single, _ = train(tf.distribute.get_strategy(), "r1gan", False, ada=ada)
+    _, mirrored, _ = train(mirrored_strategy, "r1gan", False, initial=start, ada=ada)
+    assert single[-1][0] > 0.0  # p moved
     assert max_relative_difference(single, mirrored) < 1e-5
 
 

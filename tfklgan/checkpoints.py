@@ -51,6 +51,8 @@ class CheckpointStore:
                      g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer)
         if gan.ema_generator is not None:
             parts["ema_generator"] = gan.ema_generator
+        if getattr(gan, "ada", None) is not None:
+            parts["ada"] = gan.ada_state  # ADA's p: a resume continues its schedule
         self.gan = gan
         self.directory = directory
         self.checkpoint = tf.train.Checkpoint(**parts)

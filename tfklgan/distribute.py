@@ -64,7 +64,9 @@ def assign_variables(targets, update_fn, sources=None):
 
     def _assign_all(strategy, sources):
         for target, source in zip(targets, sources, strict=True):
-            tf_var = getattr(target, "value", target)
+            # a Keras variable's TensorFlow variable (a tf.Variable's `value` is a method)
+            value = getattr(target, "value", target)
+            tf_var = target if callable(value) else value
             args = () if source is None else (source,)
             strategy.extended.update(
                 tf_var, lambda v, *a: v.assign(update_fn(v, *a)), args=args,

@@ -22,6 +22,8 @@ gradients is the single-device gradient. Training under MirroredStrategy
 therefore equals single-device training on the same global batches.
 """
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
@@ -60,6 +62,28 @@ def group_critic_batches(dataset, n_critic):
         batch_major, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+@dataclasses.dataclass(frozen=True)
+class AdaSettings:
+    """ADA's controller: the target of r_t = E[sign(D(real))], the images over
+    which p may move from 0 to 1 (its speed) and the D steps between
+    adjustments (Karras et al. 2020: 0.6, 500,000 images, 4 steps)."""
+    target: float = 0.6
+    speed_images: float = 500_000.0
+    interval: int = 4
+
+
+class AdaState(tf.Module):
+    """ADA's p, its last r_t and the sums since the last adjustment, as
+    variables (mirrored under a strategy, saved with the checkpoints)."""
+
+    def __init__(self):
+        super().__init__(name="ada")
+        aggregation = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.p, self.r_t, self.signs, self.seen = (
+            tf.Variable(0.0, trainable=False, name=name, aggregation=aggregation)
+            for name in ("p", "r_t", "signs", "seen"))
+
+
 class GAN(keras.Model):
     """Generator + discriminator + objective.
 
@@ -82,11 +106,15 @@ class GAN(keras.Model):
       augment_policy: DiffAugment's transforms (`tfklgan.augment`), applied
         to every image D sees, real and generated, in D's and G's updates
         (penalties are taken on the augmented images D sees); None: none.
+      ada: an `AdaSettings` for adaptive augmentation (ADA) instead: the
+        same places, each transform with probability `ada_p`, which the
+        controller moves every `interval` D steps by the sign of D's outputs
+        on real images (alternating objectives: it needs D's logit).
     """
 
     def __init__(self, networks, objective, n_critic=1, generator_first=False,
                  reuse_generated=False, ema_decay=0.0, seed=0, log_gradient_norms=True,
-                 augment_policy=None, **kwargs):
+                 augment_policy=None, ada=None, **kwargs):
         super().__init__(**kwargs)
         if objective.update not in UPDATES:
             raise ValueError(f"objective.update must be one of {UPDATES}, "
@@ -118,12 +146,20 @@ class GAN(keras.Model):
         self.log_gradient_norms = log_gradient_norms
         self.augment_policy = (augment.parse_policy(augment_policy) if augment_policy
                                else None)
+        if ada is not None and (augment_policy or objective.update != "alternating"):
+            raise ValueError("ADA needs an alternating objective (its heuristic is the sign "
+                             "of D's logit on real images) and no DiffAugment policy")
+        self.ada = ada
+        if ada is not None:  # the controller's state, saved with the checkpoints
+            self.ada_state = AdaState()
         self.n_critic = int(n_critic) if objective.update == "alternating" else 1
         self.ema_generator = None
         if self.ema_decay:
             self.ema_generator = keras.models.clone_model(self.generator)
             self.ema_generator.set_weights(self.generator.get_weights())
         names = list(objective.metric_names)
+        if ada is not None:
+            names += ["ada_p", "ada_rt"]
         if log_gradient_norms:
             names += ["g_grad_norm", "d_grad_norm"]
         self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -182,11 +218,33 @@ class GAN(keras.Model):
     def _augmented(self, images, counter, stream):
         """`images` through DiffAugment with draws of the global batch, or as
         they are without a policy."""
+        if self.ada is not None:
+            draws = self._draw("unit", tf.shape(images)[0], [augment.ADA_DRAWS], counter,
+                               stream)
+            return augment.adaptive_augment(images, draws, self.ada_state.p)
         if self.augment_policy is None:
             return images
         draws = self._draw("unit", tf.shape(images)[0],
                            [augment.draws_needed(self.augment_policy)], counter, stream)
         return augment.diff_augment(images, draws, self.augment_policy)
+
+    def _ada_observe(self, real_out):
+        """Adds D's outputs on this step's real images to the controller's
+        count (over the global batch) and, every `ada.interval` D steps,
+        adjusts p from them (`augment.ada_adjust`)."""
+        state, ada = self.ada_state, self.ada
+        # sign(D(real)) in the objective's terms: +1 judged real, -1 judged generated
+        judged = tf.cast(self.objective.judged_real(real_out), tf.float32)
+        signs = state.signs + distribute.replica_sum(tf.reduce_sum(2.0 * judged - 1.0))
+        seen = state.seen + distribute.replica_sum(tf.cast(tf.size(real_out), tf.float32))
+        due = tf.equal(self.d_optimizer.iterations % ada.interval, 0)
+        p, r_t = augment.ada_adjust(state.p, signs, seen, ada.target, ada.speed_images)
+        zero = tf.zeros_like(seen)
+        distribute.assign_variables(
+            [state.p, state.r_t, state.signs, state.seen], lambda _, value: value,
+            sources=[tf.where(due, p, state.p), tf.where(due, r_t, state.r_t),
+                     tf.where(due, zero, signs), tf.where(due, zero, seen)])
+        self._record({"ada_p": state.p, "ada_rt": state.r_t})
 
     def sample_latents(self, n, seed=0):
         """Latents [n, latent_dim] from the generator's prior, fixed by `seed`."""
@@ -359,6 +417,8 @@ class GAN(keras.Model):
             scaled = total / distribute.num_replicas()
         d_grads = tape.gradient(scaled, d_vars)
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars, strict=True))
+        if self.ada is not None:
+            self._ada_observe(real_out)
         if obj.clip_value is not None:
             clip = obj.clip_value
             distribute.assign_variables(

@@ -21,7 +21,7 @@ from tfklgan import augment as augment_lib
 from tfklgan import losses, penalties
 from tfklgan.settings import raise_problems, setting
 
-AUGMENTATIONS = ("none", "diffaugment")
+AUGMENTATIONS = ("none", "diffaugment", "ada")
 
 LS_CONVENTIONS = {
     # name: (real label, generated label, scale)
@@ -201,10 +201,15 @@ class ObjectiveConfig:
                                            "images the G step generated, before G's update "
                                            "(the KL-GAN authors' code), not on fresh ones")
     augment: str = setting("none", "augmentation of every image D sees, real and generated: "
-                                   "none or diffaugment (differentiable, for small datasets)")
+                                   "none, diffaugment (differentiable, for small datasets) or "
+                                   "ada (its probability adapted to D's overfitting)")
     augment_policy: str = setting(",".join(augment_lib.DEFAULT_POLICY),
                                   "DiffAugment's transforms, comma-separated: color, "
                                   "translation, cutout")
+    ada_target: float = setting(0.6, "ADA: the target of E[sign(D(real))]; above it, more "
+                                     "augmentation")
+    ada_speed_images: int = setting(500_000, "ADA: images over which p may move from 0 to 1")
+    ada_interval: int = setting(4, "ADA: D steps between adjustments of p")
 
     def __post_init__(self):
         raise_problems(self.problems())
@@ -226,6 +231,13 @@ class ObjectiveConfig:
                 augment_lib.parse_policy(self.augment_policy)
             except ValueError as err:
                 problems.append(f"--augment_policy: {err}")
+        elif self.augment == "ada":
+            if self.method == "klgan":
+                problems.append("--augment=ada needs D's logit (its heuristic is the sign of "
+                                "D's output on real images); KL-GAN's D emits features: use "
+                                "--augment=diffaugment")
+            if self.ada_interval < 1 or self.ada_speed_images <= 0:
+                problems.append("--ada_interval must be >= 1 and --ada_speed_images > 0")
         if self.reuse_generated and (self.method == "klgan" or not self.generator_first):
             problems.append("--reuse_generated needs an alternating method with "
                             "--generator_first (the D step reuses the G step's images)")
@@ -246,6 +258,14 @@ class ObjectiveConfig:
 
     def build(self):
         return build_objective(self.method, **self.options())
+
+    @property
+    def ada_settings(self):
+        """gan.AdaSettings with --augment=ada, else None."""
+        if self.augment != "ada":
+            return None
+        from tfklgan.gan import AdaSettings
+        return AdaSettings(self.ada_target, float(self.ada_speed_images), self.ada_interval)
 
     @property
     def augment_transforms(self):

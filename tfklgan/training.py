@@ -107,7 +107,8 @@ def build_gan(config, num_classes=0):
               generator_first=config.objective.generator_first,
               reuse_generated=config.objective.reuse_generated,
               ema_decay=config.optimizer.ema_decay, seed=config.run.seed,
-              augment_policy=config.objective.augment_transforms)
+              augment_policy=config.objective.augment_transforms,
+              ada=config.objective.ada_settings)
     g_optimizer, d_optimizer = build_optimizers(config.optimizer)
     gan.compile(g_optimizer, d_optimizer, jit_compile=config.run.jit_compile,
                 steps_per_execution=config.run.steps_per_execution)
