@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import warm_scripts
 
@@ -36,6 +37,12 @@ RULES = [
     (r"^python scripts/train\.py --flagfile=configs/quickstart\.flags( --cpu_devices=2 "
      r"--strategy=mirrored --logdir=runs/mirrored)?$", "run", TINY_TRAIN),
     (r"^python scripts/train\.py --help$", "help", "Objective:"),
+    # "Your own data": a folder the test writes (data/faces, 128 px), and a start
+    # from the quickstart run
+    (r"^python scripts/train\.py --dataset=images:data/faces --image_size=128 ", "run",
+     TINY_TRAIN + ["--batch_size=4"]),
+    (r"^python scripts/train\.py --flagfile=configs/quickstart\.flags --init_from=runs/quickstart ",
+     "run", TINY_TRAIN),
     (r"^python scripts/train\.py --flagfile=configs/klgan\.flags", "offline", r"--celeba_dir"),
     (r"^python scripts/(export|sample)\.py ", "run", []),
     (r"^python scripts/evaluate\.py --logdir=runs/klgan ", "skip", "needs the CelebA run"),
@@ -211,6 +218,11 @@ def test_readme_commands_on_the_quickstart_run_work_as_written_offline(repo_copy
 @pytest.mark.slow
 def test_the_other_readme_commands_work_as_written_offline(repo_copy, tmp_path, fresh_home):
     commands = [c for c in readme_commands() if not re.search(USES_THE_QUICKSTART_RUN, c)]
+    from tfklgan.images import save_png
+    rng = np.random.default_rng(0)
+    for index in range(16):  # "Your own data": a folder of 128 px images
+        save_png(str(repo_copy / "data" / "faces" / f"{index:02d}.png"),
+                 rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
     results = _run_commands(commands, repo_copy, tmp_path, fresh_home(tmp_path))
     failed = [(c, e) for c, ok, e in results if not ok]
     assert not failed, failed

@@ -277,3 +277,16 @@ def test_a_run_record_round_trips_and_a_foreign_file_is_named(tmp_path):
 def _report(study):
     from tfklgan.reproduce.report import study_lines
     return study_lines(study)
+
+
+def test_the_diffaugment_study_differs_in_the_augmentation_alone():
+    from tfklgan.reproduce import ReproduceOptions, cell_config
+    options = ReproduceOptions(root=ROOT, protocol="cpu")
+    table = TABLES["diffaugment_study"]
+    plain, augmented = (cell_config(c, 301, options, "runs/x", "diffaugment_study").validate()
+                        for c in table.cells)
+    assert (plain.objective.augment, augmented.objective.augment) == ("none", "diffaugment")
+    assert augmented.replace(augment="none") == plain
+    assert plain.data.max_examples == 500 and plain.evaluation.real_samples == 4500
+    assert plain.network.minibatch_discrimination and plain.run.steps == 4000
+    assert table.plan.written == BEFORE and [c.expect for c in table.plan.contrasts] == [-1, 1]

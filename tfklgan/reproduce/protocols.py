@@ -74,6 +74,10 @@ def _cpu_protocols():
                               **common),
         "mbd_factorial": Protocol("cpu", width=16, batch_size=64, steps=10_000, eval_points=10,
                                   **common),
+        # 500 digits for 4,000 steps (about 500 epochs of them): long enough for D
+        # to overfit them, scored against all 4,500
+        "diffaugment_study": Protocol("cpu", width=16, batch_size=64, steps=4000,
+                                      eval_points=8, **common),
         # Table I's length and scoring; oneDNN uncapped, so that CPUs with bf16
         # instructions (AVX512_BF16, AMX) use them for both precisions alike
         "bf16_study": Protocol("cpu", width=16, batch_size=64, steps=2000, eval_points=5,
