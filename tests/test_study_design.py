@@ -287,6 +287,7 @@ def test_the_diffaugment_study_differs_in_the_augmentation_alone():
                         for c in table.cells)
     assert (plain.objective.augment, augmented.objective.augment) == ("none", "diffaugment")
     assert augmented.replace(augment="none") == plain
-    assert plain.data.max_examples == 500 and plain.evaluation.real_samples == 4500
+    assert plain.data.max_examples == 500
+    assert (plain.evaluation.real_split, plain.evaluation.real_samples) == ("validation", 500)
     assert plain.network.minibatch_discrimination and plain.run.steps == 4000
     assert table.plan.written == BEFORE and [c.expect for c in table.plan.contrasts] == [-1, 1]

@@ -75,7 +75,7 @@ def _cpu_protocols():
         "mbd_factorial": Protocol("cpu", width=16, batch_size=64, steps=10_000, eval_points=10,
                                   **common),
         # 500 digits for 4,000 steps (about 500 epochs of them): long enough for D
-        # to overfit them, scored against all 4,500
+        # to overfit them; its cells score against the 500 held-out digits
         "diffaugment_study": Protocol("cpu", width=16, batch_size=64, steps=4000,
                                       eval_points=8, **common),
         # Table I's length and scoring; oneDNN uncapped, so that CPUs with bf16
