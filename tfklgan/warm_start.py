@@ -18,14 +18,6 @@ class InitFromError(ValueError):
     """The source cannot start this run (missing, or networks of another shape)."""
 
 
-def _owner(model, variable):
-    """The name of the layer of `model` that holds `variable`."""
-    for layer in model._flatten_layers(include_self=False):
-        if any(v is variable for v in layer.weights):
-            return layer.name
-    return variable.path
-
-
 def _check_shapes(source, model, what, network):
     """Raises InitFromError at the first weight whose shape differs."""
     ours = model.weights
@@ -35,8 +27,9 @@ def _check_shapes(source, model, what, network):
                             "network")
     for (path, shape), variable in zip(source, ours, strict=True):
         if tuple(shape) != tuple(variable.shape):
+            layer = variable.path.rsplit("/", 1)[0]  # "generator/dense_1/kernel" -> its layer
             raise InitFromError(
-                f"--init_from={what}: the {network}'s layer {_owner(model, variable)!r} has "
+                f"--init_from={what}: the {network}'s layer {layer!r} has "
                 f"weights of shape {tuple(shape)} there ({path}) and {tuple(variable.shape)} "
                 "here; start from a run of the same network (width, latent size, image size)")
 

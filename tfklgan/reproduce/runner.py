@@ -3,6 +3,7 @@
 A run with a `result.json` is finished and not rerun; an interrupted one is
 resumed from its checkpoint."""
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -277,65 +278,82 @@ def reproduce(table_name, options):
     plan, declaration = design.check(table_name, table, out_dir, options.protocol)
     if options.protocol:
         cap_onednn_isa(PROTOCOLS[options.protocol][table_name].onednn_max_isa)
-    seeds = list(options.seeds or plan.seeds)
-    spares = [] if options.seeds else list(plan.spare_seeds)
-    commit, dirty = records.source_commit()
-    results, refused, in_use = [], set(), 0
-    progress = Progress(options.progress)
+    command = _Blocks(table_name, options, out_dir, plan, declaration)
+    with _removed_if_nothing_trained(options.results_dir, out_dir):
+        command.run(list(options.seeds or plan.seeds),
+                    [] if options.seeds else list(plan.spare_seeds))
+    everything = finished_runs(table, out_dir)
+    if everything:
+        write_table(table, everything, out_dir, options.protocol, plan, command.declaration)
+    if command.in_use:
+        print(f"{command.in_use} of the {command.progress.total} runs were being trained by "
+              f"another process, so {out_dir}/table.md leaves them out; once they finish, "
+              "the same command with --report_only writes the whole table", file=sys.stderr)
+    return out_dir, command.results
 
-    def choose(seed):
-        runs = planned_runs(table_name, options, [seed])
-        progress.add(len(runs), sum(not records.is_finished(run_dir(out_dir, *run))
-                                    for run in runs))
-        return runs
-    blocks = [(seed, choose(seed)) for seed in seeds]
-    # what this command makes before its first run trains is removed again if
-    # that run fails before writing anything (bad settings, data not found offline)
-    made = next((path for path in (options.results_dir, out_dir) if not os.path.exists(path)),
-                None)
+
+@contextlib.contextmanager
+def _removed_if_nothing_trained(results_dir, out_dir):
+    """Removes what a command made before its first run (the results folder,
+    the plan) when that run fails before writing anything (bad settings,
+    data not found offline)."""
+    made = next((path for path in (results_dir, out_dir) if not os.path.exists(path)), None)
     try:
-        while blocks:
-            seed, runs = blocks.pop(0)
-            for cell, _ in runs:
-                progress.position += 1
-                folder = run_dir(out_dir, cell, seed)
-                finished = records.is_finished(folder)
-                if not finished and (options.report_only or seed in refused):
-                    continue
-                try:
-                    if not finished:
-                        if declaration is None:
-                            declaration = design.write(out_dir, plan, options.protocol, commit,
-                                                       dirty)
-                        claim_block(out_dir, seed, commit, dirty)
-                        progress.starting(cell, seed)
-                    results.append(run_cell(cell, seed, options, folder, table_name))
-                except BlockMachineError as error:
-                    print(f"skipped: {error}", file=sys.stderr, flush=True)
-                    refused.add(seed)
-                    if spares:
-                        spare = spares.pop(0)
-                        blocks.append((spare, choose(spare)))
-                    continue
-                except RunInUseError as error:
-                    # another command of this table trains it: leave it to that one
-                    print(f"skipped: {error}", file=sys.stderr, flush=True)
-                    in_use += 1
-                    continue
-                if not finished:
-                    progress.trained += 1
+        yield
     except ValueError:
         if made and not os.path.isdir(os.path.join(out_dir, "runs")):
             shutil.rmtree(made, ignore_errors=True)
         raise
-    everything = finished_runs(table, out_dir)
-    if everything:
-        write_table(table, everything, out_dir, options.protocol, plan, declaration)
-    if in_use:
-        print(f"{in_use} of the {progress.total} runs were being trained by another process, so "
-              f"{out_dir}/table.md leaves them out; once they finish, the same command "
-              "with --report_only writes the whole table", file=sys.stderr)
-    return out_dir, results
+
+
+class _Blocks:
+    """One command's pass over a table's blocks: each block's runs in turn,
+    the plan stored and each block's machine claimed before its first run."""
+
+    def __init__(self, table_name, options, out_dir, plan, declaration):
+        self.table_name, self.options, self.out_dir = table_name, options, out_dir
+        self.plan, self.declaration = plan, declaration
+        self.commit, self.dirty = records.source_commit()
+        self.results, self.refused, self.in_use = [], set(), 0
+        self.progress = Progress(options.progress)
+
+    def _choose(self, seed):
+        runs = planned_runs(self.table_name, self.options, [seed])
+        self.progress.add(len(runs), sum(not records.is_finished(run_dir(self.out_dir, *run))
+                                         for run in runs))
+        return seed, runs
+
+    def run(self, seeds, spares):
+        blocks = [self._choose(seed) for seed in seeds]
+        while blocks:
+            seed, runs = blocks.pop(0)
+            for cell, _ in runs:
+                self.progress.position += 1
+                try:
+                    self._run(cell, seed)
+                except BlockMachineError as error:
+                    print(f"skipped: {error}", file=sys.stderr, flush=True)
+                    self.refused.add(seed)
+                    if spares:
+                        blocks.append(self._choose(spares.pop(0)))
+                except RunInUseError as error:
+                    # another command of this table trains it: leave it to that one
+                    print(f"skipped: {error}", file=sys.stderr, flush=True)
+                    self.in_use += 1
+
+    def _run(self, cell, seed):
+        folder = run_dir(self.out_dir, cell, seed)
+        finished = records.is_finished(folder)
+        if not finished and (self.options.report_only or seed in self.refused):
+            return
+        if not finished:
+            if self.declaration is None:
+                self.declaration = design.write(self.out_dir, self.plan, self.options.protocol,
+                                                self.commit, self.dirty)
+            claim_block(self.out_dir, seed, self.commit, self.dirty)
+            self.progress.starting(cell, seed)
+        self.results.append(run_cell(cell, seed, self.options, folder, self.table_name))
+        self.progress.trained += not finished
 
 
 class Progress:
