@@ -5,12 +5,9 @@ import dataclasses
 import os
 from typing import Optional
 
-# oneDNN picks its kernels by the CPU's instruction set (AVX2 and AVX-512
-# kernels sum in different orders), so the CPU protocol caps it at AVX2. What
-# that buys was measured: AMD EPYC family 25 (AVX2 only) and family 26
-# (AVX-512) then repeat each other's runs bit for bit; an Intel Sapphire
-# Rapids does not (oneDNN also blocks by vendor and cache sizes). A run
-# repeats bit for bit only within one kernel fingerprint (tfklgan.fingerprint).
+# oneDNN picks its kernels by the CPU's instruction set, so the CPU protocol
+# caps it at AVX2; what that makes repeat, and on which CPUs, is in
+# docs/results/README.md ("Repeating a run").
 PROTOCOL_CPU_ISA = "AVX2"
 
 
