@@ -157,7 +157,7 @@ def test_make_targets_expand_to_commands_under_a_parent_make(tmp_path):
     parent = subprocess.run(["make", "-f", "-"], input="all:\n\t@env\n",
                             cwd=str(tmp_path), capture_output=True, text=True, check=True)
     env = dict(line.split("=", 1) for line in parent.stdout.splitlines() if "=" in line)
-    assert env.get("MAKELEVEL") == "1"
+    assert int(env.get("MAKELEVEL", "0")) >= 1  # 2 and more where this suite runs under make
     targets = {c.split()[1] for c in readme_commands() if re.match(r"^make \w+$", c)}
     assert {"demo", "test", "export", "sample", "evaluate"} <= targets
     for target in sorted(targets):
