@@ -269,7 +269,9 @@ def block_lines(study):
     return lines
 
 
-def contrast_table(results):
+def contrast_table(results, withhold=False):
+    """The contrasts' rows; `withhold`: an incomplete study shows its blocks'
+    values and their mean, not a test (no p-value to stop on)."""
     lines = ["| contrast | blocks | per block | mean | interval (level) | p | Holm p | "
              "verdict |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -279,6 +281,8 @@ def contrast_table(results):
                     f"({100 * r.level:.2f}%)" if math.isfinite(r.interval[0]) else "n/a")
         p = f"{r.p:.2g}" if math.isfinite(r.p) else "n/a"
         adjusted = f"{r.adjusted_p:.2g}" if math.isfinite(r.adjusted_p) else "n/a"
+        if withhold:
+            interval = p = adjusted = "withheld"
         lines.append(f"| {r.contrast.label} ({metric}) | {len(r.values)} | {per_block} | "
                      f"{_number(r.mean, metric)} | {interval} | {p} | {adjusted} | "
                      f"{r.verdict} |")
@@ -298,7 +302,7 @@ def study_lines(study):
               "Each value is one block's contrast (its runs of the cells, paired); the "
               "interval is Student's t at the level of the Holm step that decides the "
               "contrast, so it excludes 0 exactly when Holm rejects.", ""]
-    lines += contrast_table(study.confirmatory)
+    lines += contrast_table(study.confirmatory, withhold=study.status == "incomplete")
     if study.ranking:
         tau, (low, high), count = study.ranking
         text = (f"{tau:.2f} (95% bootstrap over blocks {low:.2f} to {high:.2f}, {count} cells)"
