@@ -16,10 +16,14 @@ directory (its newest checkpoint) or a SavedModel of scripts/export.py.
 --real_split), npz:, images:, or stats:FILE (saved by --save_stats). With a
 run or SavedModel and no --real, the run's own data is the reference.
 
+A run directory is scored by its own evaluation settings (feature network,
+sample counts, latent seed, EMA, split) unless a flag says otherwise, so
+`--logdir=RUN` repeats the final row of the run's eval.csv exactly.
 Every image is scored as uint8 (a generator's output is rounded as an image
 file stores it), so a generator scored directly and its samples written to
-a file give the same scores. The JSON records the scores and the protocol
-(feature network and its sha256, resize filter, both sides' sources and
+a file give the same scores; a run trained with --eval_values=float32 is
+scored as it was. The JSON records the scores and the protocol (feature
+network and its sha256, resize filter, values, both sides' sources and
 counts, versions).
 """
 
@@ -54,27 +58,33 @@ flags.DEFINE_string("celeba_dir", None, "local CelebA folder")
 flags.DEFINE_string("cache_dir", None, "cache for decoded images")
 flags.DEFINE_enum("npz_range", "auto", ["auto", "0-1", "0-255"],
                   "how float images in npz files are read")
-flags.DEFINE_enum("feature_network", "inception", ["inception", "classifier"],
-                  "feature network")
+flags.DEFINE_enum("feature_network", None, ["inception", "classifier"],
+                  "feature network (default: a run's, else inception)")
 flags.DEFINE_string("inception_path", None, "local copy of TF-GAN's Inception TF-Hub module")
 flags.DEFINE_string("classifier_path", None, "domain classifier SavedModel (MNIST-like "
                     "data: the MNIST classifier shipped with tfklgan by default)")
-flags.DEFINE_integer("num_samples", 0, "generated images: a generator's count (0: 10,000), "
-                     "or the first N of a file set (0: all)")
-flags.DEFINE_integer("real_samples", 0, "real images of a dataset reference (0: as many as "
-                     "the generated; a file reference: all)")
-flags.DEFINE_enum("real_split", "validation", ["validation", "train", "all"],
-                  "split of a dataset reference")
-flags.DEFINE_bool("ema", True, "use the run's EMA generator when it has one")
+flags.DEFINE_integer("num_samples", 0, "generated images: a generator's count (0: a run's "
+                     "--eval_samples, else 10,000), or the first N of a file set (0: all)")
+flags.DEFINE_integer("real_samples", 0, "real images of a dataset reference (0: a run's, else "
+                     "as many as the generated; a file reference: all)")
+flags.DEFINE_enum("real_split", None, ["validation", "train", "all"],
+                  "split of a dataset reference (default: a run's, else validation)")
+flags.DEFINE_bool("ema", None, "use the run's EMA generator when it has one (default: as the "
+                  "run's evaluation did, else yes)")
+flags.DEFINE_enum("values", None, ["uint8", "float32"],
+                  "score a generator's images as uint8 (the rule) or float32 (default: as the "
+                  "run's evaluation did, else uint8)")
 flags.DEFINE_bool("floor", True, "with a dataset reference, also score its real train split "
                   "against it (the score of real images)")
-flags.DEFINE_integer("seed", 0, "seed of a generator's latents")
+flags.DEFINE_integer("seed", None, "seed of a generator's latents (default: a run's "
+                     "evaluation seed, else 0)")
 flags.DEFINE_integer("batch_size", 200, "images per feature-network batch")
 flags.DEFINE_bool("progress", True, "print progress to stderr while images are featurised")
 flags.DEFINE_string("output", None, "JSON file to write (default: print only)")
-flags.DEFINE_enum("resize_filter", "tfgan", ["tfgan", "clean"],
+flags.DEFINE_enum("resize_filter", None, ["tfgan", "clean"],
                   "resizing to the feature network's input: tfgan (bilinear, as TF-GAN's "
-                  "examples) or clean (antialiased bicubic, as PIL and clean-fid)")
+                  "examples) or clean (antialiased bicubic, as PIL and clean-fid); default: "
+                  "a run's, else tfgan")
 FLAGS = flags.FLAGS
 
 DEFAULT_GENERATED = 10_000
@@ -94,20 +104,20 @@ def main(argv):
     del argv
     from tfklgan.quiet import quiet_python_logs
     quiet_python_logs()
-    from tfklgan import scoring
+    from tfklgan.evaluation import ScoringOptions, evaluate
     try:
-        options = scoring.ScoringOptions(
+        options = ScoringOptions(
             feature_network=FLAGS.feature_network, inception_path=FLAGS.inception_path,
             classifier_path=FLAGS.classifier_path, resize_filter=FLAGS.resize_filter,
             batch_size=FLAGS.batch_size, num_samples=FLAGS.num_samples,
             default_generated=DEFAULT_GENERATED, seed=FLAGS.seed, use_ema=FLAGS.ema,
+            values=FLAGS.values,
             checkpoint=FLAGS.checkpoint, real_samples=FLAGS.real_samples,
             real_split=FLAGS.real_split, dataset=FLAGS.dataset, image_size=FLAGS.image_size,
             channels=FLAGS.channels, resize=FLAGS.resize, data_dir=FLAGS.data_dir,
             data_seed=FLAGS.data_seed, celeba_dir=FLAGS.celeba_dir, cache_dir=FLAGS.cache_dir,
             npz_range=FLAGS.npz_range, floor=FLAGS.floor, progress=FLAGS.progress)
-        report = scoring.evaluate(_generated_spec(), FLAGS.real, options,
-                                  save_stats=FLAGS.save_stats)
+        report = evaluate(_generated_spec(), FLAGS.real, options, save_stats=FLAGS.save_stats)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -29,7 +29,7 @@ def main(argv):
     quiet_python_logs()
     del argv
     from tfklgan.export import data_record, export_generator
-    from tfklgan.training import load_run
+    from tfklgan.run_directory import load_run
     try:
         gan, config, info = load_run(FLAGS.logdir, FLAGS.checkpoint)
     except ValueError as err:

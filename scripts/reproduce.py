@@ -60,6 +60,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TFKLGAN_VER
 flags.DEFINE_string("protocol", None, "a fixed reduced protocol: cpu (mnist_sample, reduced "
                     "width, the shipped MNIST classifier, 3 seeds)")
 flags.DEFINE_bool("rescore", False, "re-evaluate finished runs' final generators (no training)")
+flags.DEFINE_enum("eval_values", None, ["uint8", "float32"],
+                  "score generated images as uint8 (the rule) or float32 (default: as the "
+                  "table's finished runs were, uint8 for a new table)")
 flags.DEFINE_bool("report_only", False, "write the table of the finished runs; train nothing")
 flags.DEFINE_float("scale", 1.0, "shrink steps, evaluation samples and dataset (1 = paper)")
 flags.DEFINE_list("seeds", None, "seeds to run (default: the table's)")
@@ -122,7 +125,8 @@ def main(argv):
         min_eval_samples=FLAGS.min_eval_samples, feature_network=FLAGS.feature_network,
         inception_path=FLAGS.inception_path, classifier_path=FLAGS.classifier_path,
         cache_dir=FLAGS.cache_dir, data_dir=FLAGS.data_dir, celeba_dir=FLAGS.celeba_dir,
-        results_dir=FLAGS.results_dir, progress=FLAGS.progress, root=root)
+        results_dir=FLAGS.results_dir, progress=FLAGS.progress, eval_values=FLAGS.eval_values,
+        root=root)
     published_dir = FLAGS.published_dir or os.path.join(root, "docs", "results")
     try:
         if FLAGS.publish and (FLAGS.verify or FLAGS.rescore):

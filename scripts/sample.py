@@ -6,7 +6,8 @@ samples for scoring elsewhere.
   python scripts/sample.py --logdir=runs/klgan --out_dir=samples/klgan \
       --num_samples=10000 --npz --png          # samples.npz and png/000000.png ...
 
-Writes grid.png (--num samples), interpolation.png (--rows rows of --steps
+Writes grid.png (the first --num of the samples scoring draws),
+interpolation.png (--rows rows of --steps
 frames between two latents, docs/reference.md §6) and, for class-conditional
 generators, classes.png (one row per class). With --num_samples=N, also the
 N samples that scripts/evaluate.py scores for this generator (its latents,
@@ -32,7 +33,8 @@ flags.DEFINE_integer("num", 64, "samples in grid.png")
 flags.DEFINE_integer("rows", 8, "interpolation rows")
 flags.DEFINE_integer("steps", 16, "frames per interpolation row")
 flags.DEFINE_integer("per_class", 8, "samples per class in classes.png")
-flags.DEFINE_integer("seed", 0, "seed of the latents")
+flags.DEFINE_integer("seed", None, "seed of the latents (default: the run's seed, as "
+                     "scripts/evaluate.py and training's evaluation use)")
 flags.DEFINE_bool("ema", True, "use the EMA generator of a run when it has one")
 flags.DEFINE_integer("num_samples", 0, "also write this many samples for scoring (--npz, --png)")
 flags.DEFINE_bool("npz", True, "with --num_samples: write samples.npz")
@@ -46,7 +48,7 @@ def _generator_from_flags():
     import numpy as np
 
     from tfklgan.export import load_exported
-    from tfklgan.training import load_run
+    from tfklgan.run_directory import load_run
     if bool(FLAGS.logdir) == bool(FLAGS.saved_model):
         raise ValueError("give exactly one of --logdir and --saved_model")
     if FLAGS.saved_model:
@@ -76,32 +78,31 @@ def main(argv):
     import numpy as np
 
     from tfklgan import images
+    from tfklgan.evaluation.latents import draw_latents, sample_inputs
     try:
         generate, info = _generator_from_flags()
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    rng = np.random.default_rng(FLAGS.seed)
     dim, classes = info["latent_dim"], info["num_classes"]
+    distribution = info["latent_distribution"]
+    seed = _options().seed
 
-    def latents(n):
-        if info["latent_distribution"] == "uniform":
-            return rng.uniform(-1, 1, (n, dim)).astype(np.float32)
-        return rng.standard_normal((n, dim)).astype(np.float32)
-
-    def labels(n):
-        return np.eye(classes, dtype=np.float32)[np.arange(n) % classes] if classes else None
+    def inputs(n):
+        """The first n of the latents (and cycled labels) scoring draws for the seed."""
+        return sample_inputs(dim, distribution, classes, n, seed)
 
     columns = int(np.ceil(np.sqrt(FLAGS.num)))
     written = []
-    grid = images.make_grid(generate(latents(FLAGS.num), labels(FLAGS.num)), columns)
+    grid = images.make_grid(generate(*inputs(FLAGS.num)), columns)
     written.append(os.path.join(FLAGS.out_dir, "grid.png"))
     images.save_png(written[-1], grid)
 
-    frames = images.interpolate_latents(latents(FLAGS.rows), latents(FLAGS.rows), FLAGS.steps)
+    ends, end_labels = inputs(2 * FLAGS.rows)
+    frames = images.interpolate_latents(ends[:FLAGS.rows], ends[FLAGS.rows:], FLAGS.steps)
     frame_labels = None
     if classes:
-        frame_labels = np.repeat(labels(FLAGS.rows), FLAGS.steps, axis=0)
+        frame_labels = np.repeat(end_labels[:FLAGS.rows], FLAGS.steps, axis=0)
     strip = images.make_grid(generate(frames, frame_labels), FLAGS.steps)
     written.append(os.path.join(FLAGS.out_dir, "interpolation.png"))
     images.save_png(written[-1], strip)
@@ -109,7 +110,8 @@ def main(argv):
     if classes:
         n = FLAGS.per_class * classes
         class_labels = np.repeat(np.eye(classes, dtype=np.float32), FLAGS.per_class, axis=0)
-        grid = images.make_grid(generate(latents(n), class_labels), FLAGS.per_class)
+        grid = images.make_grid(generate(draw_latents(dim, distribution, n, seed),
+                                         class_labels), FLAGS.per_class)
         written.append(os.path.join(FLAGS.out_dir, "classes.png"))
         images.save_png(written[-1], grid)
         print("classes (one row each): " + ", ".join(info["class_names"]))
@@ -119,14 +121,21 @@ def main(argv):
     return 0
 
 
+def _options():
+    """The scoring options of the flags, the seed resolved against a run's settings."""
+    from tfklgan.evaluation.score import ScoringOptions, options_for
+    options = ScoringOptions(num_samples=FLAGS.num_samples, seed=FLAGS.seed, use_ema=FLAGS.ema,
+                             checkpoint=FLAGS.checkpoint, values="uint8")
+    return options_for(FLAGS.logdir or FLAGS.saved_model, options)
+
+
 def _write_samples():
     """The --num_samples samples as scripts/evaluate.py draws them."""
     import numpy as np
 
-    from tfklgan import images, scoring
-    options = scoring.ScoringOptions(num_samples=FLAGS.num_samples, seed=FLAGS.seed,
-                                     use_ema=FLAGS.ema, checkpoint=FLAGS.checkpoint)
-    samples, _ = scoring.open_generated(FLAGS.logdir or FLAGS.saved_model, options)
+    from tfklgan import images
+    from tfklgan.evaluation.score import open_generated
+    samples, _, _ = open_generated(FLAGS.logdir or FLAGS.saved_model, _options())
     x = np.concatenate(list(samples.batches(200)))
     written = []
     if FLAGS.npz:

@@ -44,7 +44,7 @@ def main(argv):
 
     from tfklgan import data
     from tfklgan.classifier import build_classifier, save_classifier
-    from tfklgan.feature_networks import CLASSIFIER_REPORT, directory_sha256
+    from tfklgan.evaluation.feature_networks import CLASSIFIER_REPORT, directory_sha256
 
     def split(name):
         return data.load_split(data.DataConfig(

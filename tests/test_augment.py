@@ -155,7 +155,8 @@ def test_ada_raises_p_while_d_overfits_and_keeps_it_at_0_while_it_does_not(tmp_p
 def test_a_resumed_ada_run_ends_as_the_uninterrupted_one(tmp_path):
     """ADA's p and its running sums are in the checkpoint (a known bug
     elsewhere: the strength lost on resume)."""
-    from tfklgan.training import load_run, train
+    from tfklgan.run_directory import load_run
+    from tfklgan.training import train
     whole = _ada_config(tmp_path / "whole", steps=30)
     train(whole)
     halves = _ada_config(tmp_path / "halves", steps=15)

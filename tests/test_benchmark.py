@@ -87,6 +87,9 @@ import benchmark_pytorch  # noqa: E402  (imports neither framework until it time
 
 
 def test_table1_cells_benchmark_their_own_flagfile_settings():
+    from tfklgan.reproduce import TABLES
+    assert benchmark.TABLE1_METHODS == tuple(dict.fromkeys(
+        cell.method for cell in TABLES["klgan_table1"].cells))
     assert benchmark_pytorch.METHODS == benchmark.TABLE1_METHODS  # the script's copy
     for method in benchmark.TABLE1_METHODS:
         for mbd in (False, True):

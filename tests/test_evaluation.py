@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 from test_training import ROOT, run_script, tiny_config
 
-from tfklgan import data, metrics
-from tfklgan.evaluation import EvalConfig, RealStatistics
-from tfklgan.feature_networks import (
+from tfklgan import data
+from tfklgan.evaluation import EvalConfig, scores
+from tfklgan.evaluation.feature_networks import (
     PACKAGED_MNIST_CLASSIFIER,
     default_classifier_path,
     directory_sha256,
     load_feature_network,
 )
+from tfklgan.evaluation.image_sets import array_image_set
 from tfklgan.training import train
 
 
@@ -32,18 +33,20 @@ def mnist_classifier(tmp_path_factory):
 
 @pytest.mark.slow
 def test_classifier_round_trip_scores_real_and_noise(mnist_classifier, tmp_path):
+    from tfklgan.evaluation.training import reference_of
     net = load_feature_network("classifier", classifier_path=mnist_classifier)
     assert net.image_size == 28 and net.channels == 1
     eval_config = EvalConfig(feature_network="classifier", classifier_path=mnist_classifier,
                              num_samples=400, cache_dir=str(tmp_path))
-    reference = RealStatistics(data.DataConfig("mnist_sample", image_size=28), eval_config, net)
-    train_real = RealStatistics(data.DataConfig("mnist_sample", image_size=28),
-                                EvalConfig(num_samples=400, real_split="train",
-                                           cache_dir=str(tmp_path)), net)
-    real_scores = metrics.scores(reference.activations, train_real.activations)
+    reference = reference_of(data.DataConfig("mnist_sample", image_size=28), eval_config, net)
+    train_real = reference_of(data.DataConfig("mnist_sample", image_size=28),
+                              EvalConfig(num_samples=400, real_split="train",
+                                         cache_dir=str(tmp_path)), net)
+    activations = (reference.logits, reference.features)
+    real_scores = scores.scores(activations, (train_real.logits, train_real.features))
     noise = np.random.RandomState(0).uniform(-1, 1, (400, 28, 28, 1)).astype(np.float32)
-    noise_scores = metrics.scores(reference.activations,
-                                  metrics.activations(net, [noise[:200], noise[200:]]))
+    noise_scores = scores.scores(activations, scores.activations(net, [noise[:200],
+                                                                       noise[200:]]))
     assert real_scores["inception_score"] > 7.0
     assert noise_scores["inception_score"] < 3.0
     assert noise_scores["fid"] > 10 * real_scores["fid"]
@@ -79,7 +82,8 @@ def test_evaluation_during_training_and_evaluate_script(tmp_path):
     assert set(protocol["versions"]) == {"tensorflow", "keras", "tensorflow_gan"}
     assert protocol["versions"]["tensorflow_gan"]
     assert report["protocol"]["generated"]["count"] == 100
-    assert report["protocol"]["real"]["source"]["split"] == "validation"
+    assert report["protocol"]["real"]["split"] == "validation"
+    assert report["protocol"]["values"] == "uint8"
     shipped = json.load(open(os.path.join(PACKAGED_MNIST_CLASSIFIER, "metrics.json")))
     assert report["protocol"]["feature_network_identity"] == f"classifier:sha256={shipped['sha256']}"
     assert report["real_floor"]["fid"] < report["scores"]["fid"]
@@ -87,7 +91,7 @@ def test_evaluation_during_training_and_evaluate_script(tmp_path):
 
 
 def test_training_with_unavailable_inception_fails_before_training(tmp_path, monkeypatch):
-    from tfklgan import feature_networks
+    from tfklgan.evaluation import feature_networks
     monkeypatch.setattr(feature_networks, "_reachable", lambda url, timeout=5.0: False)
     with pytest.raises(ValueError, match="--inception_path"):
         train(tiny_config(tmp_path, eval_every=2))
@@ -105,7 +109,7 @@ def test_shipped_mnist_classifier_loads_offline_and_is_accurate():
     held_out = data.load_split(data.DataConfig("mnist_sample", image_size=28,
                                                split="validation",
                                                seed=report["validation_split_seed"]))
-    logits, features = metrics.activations(net, metrics.image_batches(held_out.images, 250))
+    logits, features = scores.activations(net, array_image_set(held_out.images).unit_batches(250))
     accuracy = float(np.mean(np.argmax(logits, 1) == held_out.labels))
     assert len(held_out.labels) == 500 and features.shape == (500, 128)
     assert accuracy >= 0.97
@@ -118,7 +122,7 @@ def test_classifier_feature_network_without_a_path_says_what_to_pass():
 
 
 def test_class_scores_per_requested_class():
-    from tfklgan.evaluation import class_scores
+    from tfklgan.evaluation.scores import class_scores
     rng = np.random.RandomState(0)
     classes = np.arange(300) % 3
     logits = np.eye(3)[classes] * 5.0
@@ -133,14 +137,14 @@ def test_class_scores_per_requested_class():
     assert result["mean_accuracy"] == pytest.approx(0.5)
     for c in range(3):
         assert result["per_class"][str(c)]["intra_fid"] == pytest.approx(
-            metrics.frechet_distance(real_features[real_labels == c], features[classes == c]))
+            scores.frechet_distance(real_features[real_labels == c], features[classes == c]))
     assert result["per_class"]["0"]["generated"] == 100 and result["per_class"]["0"]["real"] == 200
 
 
 def test_clean_resize_filter_matches_pil_bicubic_on_a_real_digit():
     from PIL import Image
 
-    from tfklgan.feature_networks import FeatureNetwork
+    from tfklgan.evaluation.feature_networks import FeatureNetwork
     digits = data.load_split(data.DataConfig("mnist_sample", image_size=28, split="all"))
     digit = digits.images[0, :, :, 0]
     as_float = digit.astype(np.float32) / 127.5 - 1.0
@@ -195,7 +199,7 @@ def test_exported_generator_scores_against_the_runs_own_split(tmp_path):
                           "--noema", f"--cache_dir={tmp_path / 'cache'}", f"--output={out}")
         assert proc.returncode == 0, proc.stderr[-3000:]
         reports.append(json.load(open(out)))
-    assert reports[1]["protocol"]["real"]["source"]["seed"] == 3  # not split seed 0
+    assert reports[1]["protocol"]["real"]["seed"] == 3  # not split seed 0
     assert reports[1]["scores"]["fid"] == pytest.approx(reports[0]["scores"]["fid"], rel=1e-6)
 
 
@@ -203,26 +207,56 @@ def test_generate_keeps_working_after_the_gan_is_dropped():
     import gc
 
     from tfklgan.config import TrainConfig
-    from tfklgan.evaluation import gan_generator
+    from tfklgan.evaluation.sources import gan_image_set
     from tfklgan.training import build_gan
     gan = build_gan(TrainConfig.from_flat(width=4, latent_dim=8, minibatch_discrimination=False,
                                 image_size=32))
-    generate, _ = gan_generator(gan, EvalConfig(num_samples=4))
+    images = gan_image_set(gan, 4, seed=0)
     del gan
     gc.collect()
-    assert generate(0, 4).shape == (4, 32, 32, 1)
+    assert images.read(0, 4).shape == (4, 32, 32, 1) and images.read(0, 4).dtype == np.uint8
 
 
 def test_evaluating_many_generators_in_one_process_warns_of_no_retracing(caplog):
     """A table scores many runs in one process: one traced function per
     network, and no frequent-retracing warning from TensorFlow."""
     from tfklgan.config import TrainConfig
-    from tfklgan.evaluation import gan_generator
+    from tfklgan.evaluation.sources import gan_image_set
     from tfklgan.training import build_gan
     config = TrainConfig.from_flat(width=4, latent_dim=8, minibatch_discrimination=False,
                                    image_size=32)
     for _ in range(7):
-        generate, _ = gan_generator(build_gan(config), EvalConfig(num_samples=6))
-        assert generate(0, 4).shape == (4, 32, 32, 1)
-        assert generate(4, 2).shape == (2, 32, 32, 1)  # the last, smaller batch
+        images = gan_image_set(build_gan(config), 6, seed=0, values="float32")
+        assert images.read(0, 4).shape == (4, 32, 32, 1)
+        assert images.read(4, 2).shape == (2, 32, 32, 1)  # the last, smaller batch
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
+@pytest.mark.slow
+def test_training_the_runner_and_evaluate_script_score_one_generator_identically(tmp_path):
+    """One path: the run's last eval.csv row (the generator in memory), the
+    reproduce runner's score of its final checkpoint (what result.json holds)
+    and `evaluate.py --logdir` with no other flag give the same numbers, bit
+    for bit, EMA weights and the run's own latent seed included."""
+    import csv
+
+    from tfklgan.reproduce.runner import score_run
+    cfg = tiny_config(tmp_path, method="dcgan", network="dcgan28", image_size=28, steps=4,
+                      seed=5, minibatch_discrimination=False, ema_decay=0.9, eval_every=4,
+                      eval_samples=100, eval_feature_network="classifier",
+                      cache_dir=str(tmp_path / "cache"))
+    result = train(cfg)
+    with open(os.path.join(result.logdir, "eval.csv"), newline="") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    assert int(last["step"]) == 4 and last["weights"] == "ema"
+    runner = score_run(result.logdir, cfg)
+    out = tmp_path / "scores.json"
+    proc = run_script(os.path.join(ROOT, "scripts", "evaluate.py"), f"--logdir={result.logdir}",
+                      "--nofloor", f"--output={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.load(open(out))
+    for name in scores.SCORES:
+        assert float(last[name]) == runner[name] == report["scores"][name], name
+    for protocol in (runner["protocol"], report["protocol"]):
+        assert (protocol["values"], protocol["weights"], protocol["seed"]) == ("uint8", "ema", 5)
+        assert protocol["generated_count"] == 100 and protocol["real"]["count"] == 100

@@ -8,7 +8,8 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
-from tfklgan import feature_networks, metrics
+from tfklgan.evaluation import feature_networks
+from tfklgan.evaluation import scores as metrics
 
 
 def np_fid(a, b):
@@ -115,21 +116,25 @@ def test_inception_offline_fails_fast_naming_inception_path(monkeypatch):
         feature_networks.load_feature_network("vgg")
 
 
-def test_real_activations_are_cached_by_reference(tmp_path):
+def test_dataset_reference_is_cached_by_its_record_and_recomputed_when_damaged(tmp_path):
+    from tfklgan.evaluation.image_sets import array_image_set
+    from tfklgan.evaluation.reference import dataset_reference
     _save_fake_hub_module(tmp_path / "inception")
     net = feature_networks.load_feature_network("inception",
                                                 inception_path=str(tmp_path / "inception"))
     images = np.random.RandomState(0).randint(0, 256, (20, 8, 8, 3)).astype(np.uint8)
-    ref = metrics.RealReference("npz:x", "validation", 8, 3, "authors", 10, seed=0,
-                                validation_fraction=0.1)
-    first = metrics.real_activations(net, images, ref, str(tmp_path / "cache"))
-    assert len(os.listdir(tmp_path / "cache")) == 1
-    again = metrics.real_activations(net, images * 0, ref, str(tmp_path / "cache"))
-    np.testing.assert_array_equal(first[1], again[1])  # read from the cache
-    other = metrics.RealReference("npz:x", "validation", 8, 3, "authors", 10, seed=1,
-                                  validation_fraction=0.1)
-    metrics.real_activations(net, images, other, str(tmp_path / "cache"))
-    assert len(os.listdir(tmp_path / "cache")) == 2
-    with pytest.raises(ValueError, match="fewer than the 30"):
-        metrics.real_activations(net, images, metrics.RealReference(
-            "npz:x", "train", 8, 3, "authors", 30, 0, 0.1), None)
+
+    def sample(pixels, seed):
+        return array_image_set(pixels, record={"dataset": "npz:x", "split": "validation",
+                                               "count": 20, "seed": seed})
+    cache = tmp_path / "cache"
+    first = dataset_reference(net, sample(images, 0), str(cache))
+    assert len(os.listdir(cache)) == 1
+    again = dataset_reference(net, sample(images * 0, 0), str(cache))
+    np.testing.assert_array_equal(first.features, again.features)  # read from the cache
+    dataset_reference(net, sample(images, 1), str(cache))
+    assert len(os.listdir(cache)) == 2
+    damaged = cache / os.listdir(cache)[0]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    recomputed = dataset_reference(net, sample(images, 0), str(cache))
+    np.testing.assert_array_equal(first.features, recomputed.features)

@@ -186,7 +186,8 @@ def test_a_folder_of_128px_images_trains_without_naming_a_network(tmp_path):
     from test_training import tiny_config
 
     from tfklgan.images import save_png
-    from tfklgan.training import load_run, train
+    from tfklgan.run_directory import load_run
+    from tfklgan.training import train
     rng = np.random.default_rng(0)
     for index in range(20):
         save_png(str(tmp_path / "faces" / f"{index}.png"),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.spatial
 
-from tfklgan.prdc import kth_neighbour_radii, precision_recall_density_coverage
+from tfklgan.evaluation.prdc import kth_neighbour_radii, precision_recall_density_coverage
 
 
 def brute_force(real, fake, pr_k=3, dc_k=5):

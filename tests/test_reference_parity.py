@@ -107,7 +107,7 @@ def test_a_tiny_study_trains_scores_reports_and_resumes(tmp_path, tiny_protocol)
     fids = {r["framework"]: [] for r in records}
     for r in records:
         fids[r["framework"]].append(r["fid"])
-        assert r["protocol"]["real"]["source"]["seed"] == r["seed"]  # the seed's own reference
+        assert r["protocol"]["real"]["seed"] == r["seed"]  # the seed's own reference
         assert len(r["samples_sha256"]) == 64
     run = json.loads((out / "pytorch" / "runs" / "klgan-with_MBD-seed1" / "run.json").read_text())
     assert run["torch_version"] == "stand-in" and "ONEDNN_MAX_CPU_ISA" in run["environment"]

@@ -460,7 +460,7 @@ def test_a_run_another_process_trains_is_skipped_and_the_table_goes_on(tmp_path,
     """Two commands of one table (one per core, or per machine on a shared
     disk) share its runs: a run whose directory another training holds is left
     to it, not an error that stops the table."""
-    from tfklgan import training
+    from tfklgan import run_directory
     from tfklgan.reproduce import runner
     options = ReproduceOptions(root=ROOT, protocol="cpu", seeds=[1], methods=["klgan"],
                                progress=False, results_dir=str(tmp_path))
@@ -477,7 +477,7 @@ def test_a_run_another_process_trains_is_skipped_and_the_table_goes_on(tmp_path,
 
     monkeypatch.setattr(runner, "run_cell", run_cell)
     monkeypatch.setattr(runner, "finished_runs", lambda *args: [])
-    with training.run_lock(busy):
+    with run_directory.run_lock(busy):
         _, results = reproduce("klgan_table1", options)
     assert attempted == [busy, free] and results == [{"logdir": free}]
     err = capsys.readouterr().err
@@ -520,3 +520,27 @@ def test_publish_from_the_command_line_trains_and_scores_nothing(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "published 0 new runs" in proc.stdout
     assert not (tmp_path / "published").exists()  # nothing to publish, nothing written
+
+
+def test_a_study_keeps_scoring_as_its_runs_were_scored(tmp_path):
+    """Runs scored before the protocol recorded `values` scored the generator's
+    float output; a study that has them goes on scoring as float32, a new one
+    scores uint8, and one whose runs disagree is refused."""
+    import dataclasses
+
+    from tfklgan.reproduce import records
+    from tfklgan.reproduce.runner import study_values
+    table = TABLES["mbd_factorial"]
+    assert study_values(table, str(tmp_path)) == "uint8"
+    cells = table.cells
+    old = dataclasses.replace(record(cells[0].method, cells[0].column, 101, 90.0),
+                              protocol={"generated_count": 10})
+    os.makedirs(records.run_dir(str(tmp_path), old, 101))
+    records.save(old, records.run_dir(str(tmp_path), old, 101))
+    assert study_values(table, str(tmp_path)) == "float32"
+    new = dataclasses.replace(record(cells[1].method, cells[1].column, 101, 80.0),
+                              protocol={"values": "uint8"})
+    os.makedirs(records.run_dir(str(tmp_path), new, 101))
+    records.save(new, records.run_dir(str(tmp_path), new, 101))
+    with pytest.raises(ValueError, match="scored as float32 and uint8; rescore them"):
+        study_values(table, str(tmp_path))

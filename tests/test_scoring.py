@@ -1,4 +1,4 @@
-"""Scoring samples from anywhere (tfklgan.scoring, tfklgan.image_sets, scripts/evaluate.py)."""
+"""Scoring samples from anywhere (tfklgan.evaluation, scripts/evaluate.py)."""
 
 import json
 import os
@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from test_training import ROOT, run_script, tiny_config
 
-from tfklgan import data, scoring
-from tfklgan.feature_networks import PACKAGED_MNIST_CLASSIFIER
-from tfklgan.image_sets import ImageSetError, folder_image_set, npz_image_set
+from tfklgan import data
+from tfklgan.evaluation import ReferenceStats, ScoringOptions, evaluate
+from tfklgan.evaluation.feature_networks import PACKAGED_MNIST_CLASSIFIER
+from tfklgan.evaluation.image_sets import ImageSetError, folder_image_set, npz_image_set
+from tfklgan.evaluation.score import open_generated
 from tfklgan.images import save_png
 from tfklgan.training import train
 
@@ -25,7 +27,7 @@ def digits():
 
 
 def _options(**kwargs):
-    return scoring.ScoringOptions(feature_network="classifier",
+    return ScoringOptions(feature_network="classifier",
                                   classifier_path=PACKAGED_MNIST_CLASSIFIER, **kwargs)
 
 
@@ -41,9 +43,9 @@ def test_adm_style_shards_and_a_folder_of_the_same_images_score_the_same(tmp_pat
     np.savez(tmp_path / "b.npz", images[130:])
     _write_folder(str(tmp_path / "png"), images)
     real = images[::-1].copy()
-    sharded = scoring.evaluate(f"npz:{tmp_path}/*.npz", real, _options(batch_size=64))
-    folder = scoring.evaluate(f"images:{tmp_path / 'png'}", real, _options(batch_size=64))
-    single = scoring.evaluate(images, real, _options(batch_size=64))
+    sharded = evaluate(f"npz:{tmp_path}/*.npz", real, _options(batch_size=64))
+    folder = evaluate(f"images:{tmp_path / 'png'}", real, _options(batch_size=64))
+    single = evaluate(images, real, _options(batch_size=64))
     assert sharded["scores"] == folder["scores"] == single["scores"]
     assert sharded["protocol"]["generated"]["files"] == ["a.npz", "b.npz"]
     assert sharded["protocol"]["generated"]["count"] == 300
@@ -59,10 +61,12 @@ def test_saved_stats_score_as_the_dataset_and_refuse_another_protocol(tmp_path, 
     images, _ = digits
     stats = str(tmp_path / "reference.npz")
     options = _options(real_samples=200, data_seed=4)
-    direct = scoring.evaluate(images, "mnist_sample", options, save_stats=stats)
-    from_file = scoring.evaluate(images, f"stats:{stats}", options)
+    direct = evaluate(images, "mnist_sample", options, save_stats=stats)
+    from_file = evaluate(images, f"stats:{stats}", options)
     assert from_file["scores"] == direct["scores"]
-    assert from_file["protocol"]["real"]["source"] == {
+    assert {k: from_file["protocol"]["real"][k] for k in (
+        "source", "dataset", "split", "count", "seed", "image_size", "channels", "resize",
+        "validation_fraction")} == {
         "source": "dataset", "dataset": "mnist_sample", "split": "validation", "count": 200,
         "seed": 4, "image_size": 32, "channels": 1, "resize": "authors",
         "validation_fraction": 0.1}
@@ -71,9 +75,9 @@ def test_saved_stats_score_as_the_dataset_and_refuse_another_protocol(tmp_path, 
         assert saved["features"].shape == (200, 128)
     with pytest.raises(ImageSetError, match=r"another protocol \(resize_filter: 'tfgan' in "
                                             r"the file, 'clean' now"):
-        scoring.evaluate(images, f"stats:{stats}", _options(resize_filter="clean"))
+        evaluate(images, f"stats:{stats}", _options(resize_filter="clean"))
     # the reference alone, written once
-    only = scoring.evaluate(None, "mnist_sample", _options(real_samples=100),
+    only = evaluate(None, "mnist_sample", _options(real_samples=100),
                             save_stats=str(tmp_path / "only.npz"))
     assert only["real"]["count"] == 100 and os.path.isfile(tmp_path / "only.npz")
 
@@ -87,14 +91,14 @@ def test_a_generator_scored_directly_equals_its_samples_in_files(tmp_path):
                                steps=2, latent_dim=100, latent_distribution="uniform",
                                minibatch_discrimination=False, ema_decay=0.0))
     options = _options(num_samples=200, data_seed=5, progress=True)
-    direct = scoring.evaluate(result.logdir, "mnist_sample", options,
+    direct = evaluate(result.logdir, "mnist_sample", options,
                               save_stats=str(tmp_path / "stats.npz"))
-    samples, _ = scoring.open_generated(result.logdir, options)
+    samples, _, _ = open_generated(result.logdir, options)
     x = np.concatenate(list(samples.batches(200)))
     np.savez(tmp_path / "samples.npz", x=x, y=samples.labels)
     _write_folder(str(tmp_path / "png"), x, samples.labels)
     file_options = _options(data_seed=5)
-    reports = [scoring.evaluate(spec, real, file_options)
+    reports = [evaluate(spec, real, file_options)
                for spec in (f"npz:{tmp_path / 'samples.npz'}", f"images:{tmp_path / 'png'}")
                for real in ("mnist_sample", f"stats:{tmp_path / 'stats.npz'}")]
     for report in reports:
@@ -113,9 +117,9 @@ def test_bad_inputs_get_one_clear_line(tmp_path, digits):
         folder_image_set(str(tmp_path / "empty"))
     rgb = np.repeat(images[:50], 3, axis=-1)
     with pytest.raises(ImageSetError, match="is grayscale and .* is RGB"):
-        scoring.evaluate(images[:50], rgb, _options())
+        evaluate(images[:50], rgb, _options())
     with pytest.raises(ImageSetError, match="holds 4 images; every score needs at least 6"):
-        scoring.evaluate(images[:4], images, _options())
+        evaluate(images[:4], images, _options())
     np.savez(tmp_path / "floats.npz", x=images.astype(np.float32) * 2.0)
     with pytest.raises(ValueError, match=r"range over \[0, 510\], outside the 0-255 range"):
         npz_image_set(str(tmp_path / "floats.npz"))
@@ -128,7 +132,7 @@ def test_bad_inputs_get_one_clear_line(tmp_path, digits):
     with pytest.raises(ImageSetError, match="no such file"):
         npz_image_set(str(tmp_path / "missing.npz"))
     with pytest.raises(ImageSetError, match="fewer than the 1000 asked for"):
-        scoring.evaluate(images, images, _options(num_samples=1000))
+        evaluate(images, images, _options(num_samples=1000))
     # float images in [0, 1] are scaled; in [0, 255] read as they are
     np.savez(tmp_path / "unit.npz", x=images.astype(np.float32) / 255.0)
     unit = npz_image_set(str(tmp_path / "unit.npz"))
@@ -222,7 +226,7 @@ def test_a_stats_file_that_is_damaged_missing_or_foreign_is_named_in_one_line(tm
     wrong with it."""
     images, _ = digits
     good = str(tmp_path / "good.npz")
-    scoring.evaluate(None, images[:60], _options(), save_stats=good)
+    evaluate(None, images[:60], _options(), save_stats=good)
     with open(good, "rb") as handle:
         (tmp_path / "cut.npz").write_bytes(handle.read()[:3000])
     np.savez(tmp_path / "foreign.npz", mu=np.zeros(64), sigma=np.eye(64))
@@ -233,9 +237,9 @@ def test_a_stats_file_that_is_damaged_missing_or_foreign_is_named_in_one_line(tm
              "foreign": r"stats:.*foreign.npz was not written by tfklgan \(it holds mu, sigma",
              "other": r"stats:.*other.npz holds activations of shapes \(5, 10\) and \(6, 128\)"}
     for name, message in cases.items():
-        for options in (_options(), scoring.ScoringOptions(feature_network="classifier")):
+        for options in (_options(), ScoringOptions(feature_network="classifier")):
             with pytest.raises(ImageSetError, match=message):
-                scoring.evaluate(images[:60], f"stats:{tmp_path / name}.npz", options)
+                evaluate(images[:60], f"stats:{tmp_path / name}.npz", options)
     # and from the command line: one line, exit code 2
     np.savez(tmp_path / "generated.npz", x=images[:60])
     proc = run_script(EVALUATE, f"--generated=npz:{tmp_path / 'generated.npz'}",
@@ -243,4 +247,4 @@ def test_a_stats_file_that_is_damaged_missing_or_foreign_is_named_in_one_line(tm
     assert proc.returncode == 2 and "is damaged and cannot be read" in proc.stderr
     assert "Traceback" not in proc.stderr
     # a good file of another feature network is refused with the difference named
-    assert scoring.ReferenceStats.load(good).count == 60
+    assert ReferenceStats.load(good).count == 60

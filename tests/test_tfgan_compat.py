@@ -59,7 +59,8 @@ _METRICS_WITHOUT_HUB = _WITHOUT_PKG_RESOURCES + textwrap.dedent("""
     import os, sys
     import numpy as np
     import tensorflow as tf
-    from tfklgan import feature_networks, metrics, tfgan_compat
+    from tfklgan import tfgan_compat
+    from tfklgan.evaluation import feature_networks, scores as metrics
 
     rng = np.random.RandomState(0)
     a = rng.normal(size=(300, 6))

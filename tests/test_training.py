@@ -19,7 +19,8 @@ from absl import flags
 
 from tfklgan.cli import config_from_flags, define_train_flags
 from tfklgan.config import ConfigError, TrainConfig
-from tfklgan.training import RunDirectoryError, TrainingDivergedError, load_run, train
+from tfklgan.run_directory import RunDirectoryError, load_run
+from tfklgan.training import TrainingDivergedError, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "scripts", "train.py")
@@ -651,7 +652,7 @@ def test_exports_add_versions_and_never_delete_what_they_did_not_write(tmp_path,
 def test_a_second_training_into_a_locked_logdir_is_refused(tmp_path):
     """Two trainings started into one logdir at the same moment: the one that
     holds the run directory's lock trains, the other refuses and writes nothing."""
-    from tfklgan.training import run_lock
+    from tfklgan.run_directory import run_lock
     cfg = tiny_config(tmp_path, steps=2)
     with run_lock(cfg.run.logdir):  # as a training that started first holds it
         with pytest.raises(RunDirectoryError, match=r"another training \(pid \d+\) is writing "

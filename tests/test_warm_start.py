@@ -8,7 +8,8 @@ import pytest
 from test_training import ROOT, run_script, tiny_config
 
 from tfklgan.export import export_generator
-from tfklgan.training import load_run, train
+from tfklgan.run_directory import load_run
+from tfklgan.training import train
 from tfklgan.warm_start import InitFromError
 
 TRAIN = os.path.join(ROOT, "scripts", "train.py")

@@ -33,7 +33,7 @@ import time
 # read when a script runs, not when tfklgan is imported
 RUNTIME = ("TF_CONFIG", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER")
 PRELOAD = ("tfklgan", "tfklgan.cli", "tfklgan.training", "tfklgan.evaluation",
-           "tfklgan.scoring", "tfklgan.export", "tfklgan.reproduce", "absl.app")
+           "tfklgan.run_directory", "tfklgan.export", "tfklgan.reproduce", "absl.app")
 MAX_SERVERS = 2
 
 

@@ -24,7 +24,8 @@ from tfklgan.layers import (LatentReparameterization, MinibatchDiscrimination,
 from tfklgan.networks import NETWORKS, NetworkConfig, build_networks
 from tfklgan.objectives import METHODS, build_objective
 from tfklgan.config import TrainConfig
-from tfklgan.training import load_run, train
+from tfklgan.run_directory import load_run
+from tfklgan.training import train
 
 __version__ = "0.1.0"
 

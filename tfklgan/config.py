@@ -24,8 +24,8 @@ import typing
 from typing import Optional
 
 from tfklgan.data import PREFIXES, SOURCES, DataConfig, dataset_names
-from tfklgan.evaluation import EvalConfig
-from tfklgan.feature_networks import default_classifier_path
+from tfklgan.evaluation.feature_networks import default_classifier_path
+from tfklgan.evaluation.training import EvalConfig
 from tfklgan.networks import IMAGE_SIZES, NETWORKS, NetworkConfig
 from tfklgan.objectives import ObjectiveConfig
 from tfklgan.optimizers import OptimizerConfig
@@ -185,6 +185,12 @@ class TrainConfig:
             self.network, name=self.resolved_network(), image_size=self.data.image_size,
             channels=self.data.channel_count, head=self.objective.build().head,
             num_classes=num_classes)
+
+    def with_dataset(self, dataset):
+        """These settings on another dataset: the data options that belong to
+        the old one (channels, CelebA attributes, subset size, crop) reset."""
+        return self.replace(dataset=dataset, channels=0, attributes=(), max_examples=None,
+                            resize="authors")
 
     def eval_config(self):
         """The evaluation section, seeded by the run; MNIST-like data defaults to

@@ -165,14 +165,22 @@ def export_version(directory):
     return None
 
 
-def load_exported(directory):
-    """(loaded SavedModel, info dict) of an export: a version folder, or an
-    export directory (its newest version)."""
+def _version_or_error(directory):
     path = export_version(directory)
     if path is None:
         raise ValueError(f"{directory!r} is not a tfklgan generator export "
                          f"(no {INFO_FILE} in it or a numbered version of it); export one "
                          "with scripts/export.py")
-    with open(os.path.join(path, INFO_FILE)) as handle:
-        info = json.load(handle)
-    return tf.saved_model.load(path), info
+    return path
+
+
+def export_info(directory):
+    """The info dict (tfklgan.json) of an export, without loading the model."""
+    with open(os.path.join(_version_or_error(directory), INFO_FILE)) as handle:
+        return json.load(handle)
+
+
+def load_exported(directory):
+    """(loaded SavedModel, info dict) of an export: a version folder, or an
+    export directory (its newest version)."""
+    return tf.saved_model.load(_version_or_error(directory)), export_info(directory)

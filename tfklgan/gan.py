@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from tfklgan import augment, distribute, losses, native, penalties
+from tfklgan.evaluation.latents import draw_latents
 from tfklgan.objectives import judged_real_fraction
 
 UPDATES = ("joint", "alternating")
@@ -247,13 +248,10 @@ class GAN(keras.Model):
         self._record({"ada_p": state.p, "ada_rt": state.r_t})
 
     def sample_latents(self, n, seed=0):
-        """Latents [n, latent_dim] from the generator's prior, fixed by `seed`."""
-        seed = tf.constant([self.seed, seed], tf.int64)
-        dtype = keras.config.floatx()
-        if self.latent_distribution == "uniform":
-            return tf.random.stateless_uniform([n, self.latent_dim], seed, -1.0, 1.0,
-                                               dtype=dtype, alg=_RNG)
-        return tf.random.stateless_normal([n, self.latent_dim], seed, dtype=dtype, alg=_RNG)
+        """Latents [n, latent_dim] from the generator's prior, fixed by `seed`
+        (`tfklgan.evaluation.latents`, the sampler scoring uses)."""
+        return tf.constant(draw_latents(self.latent_dim, self.latent_distribution, n, seed),
+                           keras.config.floatx())
 
     def generate(self, latents, labels=None, use_ema=True, training=False):
         """Images [n, H, W, C] in [-1, 1] from latents (and one-hot labels)."""

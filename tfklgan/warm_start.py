@@ -35,7 +35,7 @@ def _check_shapes(source, model, what, network):
 
 
 def _from_run(gan, source):
-    from tfklgan.training import load_run
+    from tfklgan.run_directory import load_run
     trained, _, info = load_run(source)
     pairs = [("generator", trained.generator, gan.generator),
              ("discriminator", trained.discriminator, gan.discriminator)]

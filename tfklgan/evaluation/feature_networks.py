@@ -141,7 +141,7 @@ def inception(inception_path=None, **_):
 
 # The MNIST classifier shipped with the package (trained by
 # scripts/train_classifier.py on mnist_sample; see its metadata.json).
-PACKAGED_MNIST_CLASSIFIER = os.path.join(os.path.dirname(__file__), "assets",
+PACKAGED_MNIST_CLASSIFIER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets",
                                          "mnist_classifier")
 MNIST_LIKE = ("mnist", "mnist_sample")
 CLASSIFIER_REPORT = "metrics.json"  # written beside the model by train_classifier.py

@@ -1,4 +1,4 @@
-"""Image sets from anywhere, streamed as uint8 batches: the input of `tfklgan.scoring`.
+"""Image sets streamed in batches: what `tfklgan.evaluation` scores.
 
 An `ImageSet` has a `count`, an image `shape` (H, W, C), optional integer
 `labels` [count] (-1: none) and `batches(batch_size)`, which yields uint8
@@ -18,8 +18,12 @@ file the images came from. Readers:
   images keep the high byte of each value, as training's decoder does;
   colour images make the set RGB, grayscale ones are repeated.
 - uint8 arrays in memory (`array_image_set`).
-`tfklgan.scoring` adds generators (a run directory or a SavedModel, rounded
-to uint8 as an image file stores them) and datasets of the package.
+`tfklgan.evaluation.sources` adds the package's datasets and generators.
+
+A set's `values` say what `read` returns: "uint8" images in [0, 255] (every
+file, every dataset, and a generator's output rounded as an image file
+stores it), or "float32" images in [-1, 1] (a generator's raw output, the
+protocol of studies scored before uint8 became the rule).
 """
 
 import collections
@@ -40,18 +44,35 @@ class ImageSetError(ValueError):
 
 @dataclasses.dataclass
 class ImageSet:
-    """count images of `shape` (H, W, C) from `read(start, size)` -> uint8."""
+    """count images of `shape` (H, W, C) from `read(start, size)`, as `values`
+    says: uint8 in [0, 255] or float32 in [-1, 1]."""
     description: str
     count: int
     shape: Tuple[int, int, int]
     read: Callable
     labels: Optional[np.ndarray] = None
     record: dict = dataclasses.field(default_factory=dict)
+    values: str = "uint8"
 
     def batches(self, batch_size):
-        """uint8 [b, H, W, C] batches of all `count` images, in order."""
+        """[b, H, W, C] batches of all `count` images, in order, as read."""
         for start in range(0, self.count, batch_size):
             yield self.read(start, min(batch_size, self.count - start))
+
+    def unit_batches(self, batch_size):
+        """float32 [b, H, W, C] batches in [-1, 1]: what a feature network takes."""
+        for batch in self.batches(batch_size):
+            yield to_unit_range(batch) if self.values == "uint8" else np.asarray(batch,
+                                                                                 np.float32)
+
+
+# What generated images may be scored as (see the module docstring).
+VALUES = ("uint8", "float32")
+
+
+def to_unit_range(images):
+    """uint8 images in [0, 255] -> float32 in [-1, 1]."""
+    return np.asarray(images, np.float32) / 127.5 - 1.0
 
 
 # ----------------------------------------------------------------------- npz

@@ -34,7 +34,6 @@ from tfklgan.reproduce.runner import (
     reproduce,
     run_cell,
     run_length,
-    swap_dataset,
 )
 from tfklgan.reproduce.stats import kendall_tau, prediction_interval, ranks
 from tfklgan.reproduce.tables import TABLES, Cell, Table
@@ -44,4 +43,4 @@ __all__ = ["AFTER", "BEFORE", "PROTOCOLS", "PROTOCOL_CPU_ISA", "TABLES", "Cell",
            "Plan", "Protocol", "ReproduceOptions", "RunPreempted", "RunRecord", "Table",
            "cap_onednn_isa", "cell_config", "difference", "kendall_tau", "planned_runs",
            "prediction_interval", "publish", "ranks", "reproduce", "run_cell", "run_length",
-           "swap_dataset", "verify"]
+           "verify"]

@@ -172,18 +172,17 @@ class Study:
 
     def reference(self, seed):
         """data/reference-seed<s>.npz: the saved reference statistics of seed s."""
-        from tfklgan import scoring
+        from tfklgan.evaluation import evaluate
         path = os.path.join(self.out, "data", f"reference-seed{seed}.npz")
         if not os.path.isfile(path):
             config = self.config(*CELLS[0], seed)
             data = config.data_config()
-            scoring.evaluate(None, data.name, self._scoring_options(seed),
-                             save_stats=path + ".tmp.npz")
+            evaluate(None, data.name, self._scoring_options(seed), save_stats=path + ".tmp.npz")
             os.replace(path + ".tmp.npz", path)
         return path
 
     def _scoring_options(self, seed):
-        from tfklgan.scoring import ScoringOptions
+        from tfklgan.evaluation import ScoringOptions
         config = self.config(*CELLS[0], seed)
         return ScoringOptions(feature_network="classifier",
                               classifier_path=self.options.classifier_path,
@@ -197,13 +196,14 @@ class Study:
         """The table runner's run of the cell in one tfklgan variant (resumed
         if interrupted), then its final generator's samples as samples.npz,
         as scripts/sample.py writes them."""
-        from tfklgan import scoring
+        from tfklgan.evaluation.score import ScoringOptions, open_generated
         path = self.tfklgan_dir(method, column, seed, framework)
         samples = os.path.join(path, "samples.npz")
         if not os.path.isfile(samples):
             run_cell(_cell(method, column, framework), seed, self.table_options, path, TABLE)
-            generated, _ = scoring.open_generated(path, scoring.ScoringOptions(
-                num_samples=self.protocol.eval_samples, use_ema=False))
+            generated, _, _ = open_generated(path, ScoringOptions(
+                num_samples=self.protocol.eval_samples, seed=0, use_ema=False,
+                values="uint8"))
             np.savez(samples + ".tmp.npz", x=np.concatenate(list(generated.batches(200))))
             os.replace(samples + ".tmp.npz", samples)
         return samples
@@ -241,12 +241,12 @@ class Study:
 
     def score(self, framework, method, column, seed, samples):
         """Scores of one run's samples against the seed's reference (cached)."""
-        from tfklgan import scoring
+        from tfklgan.evaluation import evaluate
         path = self.score_path(framework, method, column, seed)
         if os.path.isfile(path):
             with open(path) as handle:
                 return json.load(handle)
-        result = scoring.evaluate(f"npz:{samples}", f"stats:{self.reference(seed)}",
+        result = evaluate(f"npz:{samples}", f"stats:{self.reference(seed)}",
                                   self._scoring_options(seed))
         record = {"framework": framework, "method": method, "column": column, "seed": seed,
                   **{k: result["scores"][k] for k in SCORES}, "scores": result["scores"],

@@ -14,7 +14,8 @@ import threading
 import time
 from typing import Dict, Optional
 
-from tfklgan import fingerprint, metrics
+from tfklgan import fingerprint
+from tfklgan.evaluation.scores import SCORES
 
 
 def run_name(method, column, seed):
@@ -45,7 +46,7 @@ def write_json(path, value):
 class RunRecord:
     """One finished run of a table (result.json).
 
-    scores: metrics.SCORES of its final generator (stored flat beside the
+    scores: SCORES of its final generator (stored flat beside the
     other fields, as every published record has them). commit/dirty: the
     commit of the code that trained it and whether tracked files differed
     from it (None where not recorded: runs made before commits were, or code
@@ -102,7 +103,7 @@ class RunRecord:
         if missing:
             raise ValueError(f"{path} is not a run record of this package (no "
                              f"{', '.join(missing)}); a finished run writes it last")
-        scores = {k: value[k] for k in metrics.SCORES if k in value}
+        scores = {k: value[k] for k in SCORES if k in value}
         known = {f.name for f in dataclasses.fields(cls)} - {"scores"}
         return cls(scores=scores, **{k: value[k] for k in known if k in value})
 
@@ -137,7 +138,7 @@ def save(record, run_folder):
 
 def scores_differ(a, b):
     """The first score name whose value differs between two records, or None."""
-    for name in metrics.SCORES:
+    for name in SCORES:
         if a.scores.get(name) != b.scores.get(name):
             return name
     return None

@@ -9,7 +9,9 @@ import math
 import os
 import shutil
 
-from tfklgan import fingerprint, metrics
+from tfklgan import fingerprint
+from tfklgan.evaluation.protocol import values_of
+from tfklgan.evaluation.scores import SCORES
 from tfklgan.reproduce import analysis as analysis_lib
 from tfklgan.reproduce.design import AFTER
 from tfklgan.reproduce.records import run_name
@@ -46,10 +48,13 @@ def _settings_text(results):
              for key in keys if any(key in x for x in settings)]
     text = ", ".join(parts + [f"{values(lambda r: r.steps)} generator steps",
                               f"seeds {values(lambda r: r.seed)}"])
+    scored_as = ""
+    if any("values" in r.protocol for r in results):  # recorded since uint8 became the rule
+        scored_as = f", generated images scored as {values(lambda r: values_of(r.protocol))}"
     return (f"{text}. Scores: `{results[0].protocol['feature_network_identity']}`, "
             f"{values(lambda r: r.protocol['generated_count'])} generated images against "
             f"{'/'.join(sorted({str(x['count']) for x in real}))} real images of the "
-            f"{'/'.join(sorted({x['split'] for x in real}))} split.")
+            f"{'/'.join(sorted({x['split'] for x in real}))} split{scored_as}.")
 
 
 def write_table(table, results, out_dir, protocol_name, plan, declaration):
@@ -69,13 +74,13 @@ def write_table(table, results, out_dir, protocol_name, plan, declaration):
         handle.write("\n".join(lines) + "\n")
     with open(os.path.join(out_dir, "table.csv"), "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["method", "column", "seed", "steps", *metrics.SCORES, "train_images",
+        writer.writerow(["method", "column", "seed", "steps", *SCORES, "train_images",
                          "width", "batch_size", "generated", "real", "feature_network",
                          "fingerprint"])
         for r in results:
             settings = r.settings
             writer.writerow([r.method, r.column, r.seed, r.steps,
-                             *[r.scores.get(k, "") for k in metrics.SCORES],
+                             *[r.scores.get(k, "") for k in SCORES],
                              settings.get("train_images", ""), settings.get("width", ""),
                              settings.get("batch_size", ""), r.protocol["generated_count"],
                              r.protocol["real"]["count"],
@@ -141,7 +146,7 @@ def write_hparams(results, directory):
                    **{k: r.settings[k] for k in HPARAM_SETTINGS if k in r.settings}}
         with tf.summary.create_file_writer(os.path.join(directory, name)).as_default():
             hp.hparams(hparams, trial_id=name)
-            for key in metrics.SCORES:
+            for key in SCORES:
                 if math.isfinite(r.score(key)):
                     tf.summary.scalar(f"final/{key}", r.score(key), step=r.steps)
 

@@ -15,15 +15,18 @@ import time
 from typing import Optional, Sequence
 
 from tfklgan import data as data_lib
-from tfklgan import fingerprint, metrics
+from tfklgan import fingerprint
 from tfklgan.cli import config_from_flagfile
-from tfklgan.evaluation import RealStatistics, evaluate_generator, feature_network_of, gan_generator
+from tfklgan.evaluation.protocol import values_of
+from tfklgan.evaluation.scores import SCORES
+from tfklgan.evaluation.training import evaluation_setup, score_gan
 from tfklgan.reproduce import design, records
 from tfklgan.reproduce.protocols import PROTOCOLS, cap_onednn_isa
 from tfklgan.reproduce.records import RunRecord, StopWatch, run_dir
 from tfklgan.reproduce.report import write_table
 from tfklgan.reproduce.tables import TABLES
-from tfklgan.training import RunInUseError, load_run, train
+from tfklgan.run_directory import RunInUseError, load_run
+from tfklgan.training import train
 
 
 class RunPreempted(Exception):
@@ -68,6 +71,8 @@ class ReproduceOptions:
     rescore: bool = False
     report_only: bool = False
     progress: bool = False  # print a line per run to stderr (run i of N, time left)
+    # what generated images are scored as (None: as the study's runs were; uint8 for new ones)
+    eval_values: Optional[str] = None
 
     OVERRIDES = ("dataset", "image_size", "width", "batch_size")
 
@@ -87,24 +92,18 @@ class ReproduceOptions:
                              f"{', '.join(mixed)} (or drop --protocol for an ad-hoc run)")
 
 
-def swap_dataset(config, dataset):
-    """The cell's settings with its data swapped: the cell's own data options
-    (channels, CelebA attributes, subset size, crop) belong to its dataset."""
-    return config.replace(dataset=dataset, channels=0, attributes=(), max_examples=None,
-                          resize="authors")
-
-
 def cell_config(cell, seed, options, out_dir, table_name=None):
     """The TrainConfig of one run: the cell's flagfile under the protocol, or
     scaled and overridden. Its length (steps) is set by `run_length`."""
     config = config_from_flagfile(cell.flagfile, options.root)
     common = dict(seed=seed, logdir=out_dir, verbose=0, export_dir=None,
+                  eval_values=options.eval_values or "uint8",
                   cache_dir=options.cache_dir or config.data.cache_dir,
                   data_dir=options.data_dir or config.data.data_dir,
                   celeba_dir=options.celeba_dir or config.data.celeba_dir)
     if options.protocol:
         protocol = PROTOCOLS[options.protocol][table_name]
-        config = swap_dataset(config, protocol.dataset)
+        config = config.with_dataset(protocol.dataset)
         return config.replace(
             image_size=protocol.image_size or config.data.image_size,
             width=protocol.width, batch_size=protocol.batch_size, steps=protocol.steps,
@@ -115,7 +114,7 @@ def cell_config(cell, seed, options, out_dir, table_name=None):
             inception_path=options.inception_path, classifier_path=options.classifier_path,
             **common).replace(**dict(cell.overrides))
     if options.dataset:
-        config = swap_dataset(config, options.dataset)
+        config = config.with_dataset(options.dataset)
     overrides = {k: getattr(options, k) for k in ("image_size", "width", "batch_size")
                  if getattr(options, k)}
     config = config.replace(**overrides)
@@ -148,14 +147,11 @@ def run_length(config, options, table_name=None):
     return max(options.eval_points, int(round(paper_steps * options.scale))), options.eval_points
 
 
-def _score(out_dir, config):
+def score_run(out_dir, config):
     """Scores of the run's final generator (newest checkpoint)."""
     gan, _, _ = load_run(out_dir)
-    eval_config = config.eval_config()
-    feature_network = feature_network_of(eval_config)
-    real = RealStatistics(config.data_config(), eval_config, feature_network)
-    generate, weights = gan_generator(gan, eval_config)
-    return evaluate_generator(generate, weights, real, feature_network, eval_config)
+    feature_network, reference, eval_config = evaluation_setup(config)
+    return score_gan(gan, reference, feature_network, eval_config)
 
 
 def run_cell(cell, seed, options, out_dir, table_name=None):
@@ -171,8 +167,8 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
             print(f"warning: {out_dir} keeps no checkpoint (a published run keeps only its "
                   "records); its scores stay as recorded", file=sys.stderr)
             return result
-        scores = _score(out_dir, config)
-        result = result.replace(scores={k: scores[k] for k in metrics.SCORES},
+        scores = score_run(out_dir, config)
+        result = result.replace(scores={k: scores[k] for k in SCORES},
                                 protocol=scores["protocol"])
         records.save(result, out_dir)
         return result
@@ -188,12 +184,12 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
         trained = train(config)
     if trained.preempted:  # not finished: no result.json, so a rerun resumes it
         raise RunPreempted(out_dir, trained.step, trained.preempted)
-    scores = _score(out_dir, config)
+    scores = score_run(out_dir, config)
     with open(os.path.join(out_dir, "run.json")) as handle:
         train_images = json.load(handle)["train_examples"]
     result = RunRecord(
         method=cell.method, column=cell.column, seed=seed, steps=steps,
-        scores={k: scores[k] for k in metrics.SCORES},
+        scores={k: scores[k] for k in SCORES},
         settings={"dataset": config.data.name, "train_images": train_images,
                   "image_size": config.data.image_size, "width": config.network.width,
                   "batch_size": config.run.batch_size, "n_critic": config.objective.n_critic,
@@ -249,6 +245,17 @@ def claim_block(table_dir, seed, commit, dirty):
                               "dirty": dirty, "began": datetime.date.today().isoformat()})
 
 
+def study_values(table, table_dir):
+    """What a study scores generated images as: as its finished runs were
+    (float32 for runs scored before the protocol recorded it), or uint8, the
+    rule, for a study with none. A study whose runs disagree is refused."""
+    found = {values_of(r.protocol) for r in finished_runs(table, table_dir)}
+    if len(found) > 1:
+        raise ValueError(f"the runs in {table_dir} were scored as {' and '.join(sorted(found))}; "
+                         "rescore them with one (--rescore --eval_values=...) before adding runs")
+    return found.pop() if found else "uint8"
+
+
 def finished_runs(table, table_dir):
     """RunRecords of every finished run of the table's cells in `table_dir`
     (any seed), a seed's cells together in the table's order."""
@@ -278,6 +285,8 @@ def reproduce(table_name, options):
     plan, declaration = design.check(table_name, table, out_dir, options.protocol)
     if options.protocol:
         cap_onednn_isa(PROTOCOLS[options.protocol][table_name].onednn_max_isa)
+    if options.eval_values is None:
+        options = dataclasses.replace(options, eval_values=study_values(table, out_dir))
     command = _Blocks(table_name, options, out_dir, plan, declaration)
     with _removed_if_nothing_trained(options.results_dir, out_dir):
         command.run(list(options.seeds or plan.seeds),

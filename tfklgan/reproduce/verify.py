@@ -18,7 +18,8 @@ import json
 import math
 import os
 
-from tfklgan import fingerprint, metrics
+from tfklgan import fingerprint
+from tfklgan.evaluation.scores import SCORES
 from tfklgan.reproduce import records
 from tfklgan.reproduce.records import run_dir
 from tfklgan.reproduce.report import fmt
@@ -28,7 +29,7 @@ from tfklgan.reproduce.tables import TABLES
 
 # Columns that hold wall-clock times: they never repeat.
 WALL_CLOCK = {"time", "images_per_sec", "seconds"}
-INTERVAL_SCORES = tuple(k for k in metrics.SCORES if k != "kid_std")
+INTERVAL_SCORES = tuple(k for k in SCORES if k != "kid_std")
 
 
 def _rows(path):
@@ -42,7 +43,7 @@ def _rows(path):
 def bit_difference(ours, published, our_dir, published_dir):
     """None when the two runs are identical in every score and logged row
     (wall-clock columns aside), else the first difference in words."""
-    for key in metrics.SCORES:
+    for key in SCORES:
         if key in published.scores and ours.scores.get(key) != published.scores[key]:
             return f"{key} {ours.scores.get(key)!r} vs {published.scores[key]!r}"
     for name in ("metrics.csv", "eval.csv"):
