@@ -188,3 +188,24 @@ def test_verify_says_bit_equal_on_the_same_fingerprint_and_inside_elsewhere(tmp_
     assert table_verdict([moved]).startswith("FAULT")
     assert table_verdict([verdict(intel.replace(scores={"fid": 300.0}))]).startswith("1 of 1 runs fall "
                                                                           "outside")
+
+
+def test_verify_scores_the_rerun_as_the_published_runs_were_scored(tmp_path, monkeypatch):
+    """The published tables scored float output (no `values` in their records):
+    a rerun scored as uint8 could never be bit-equal, so --verify scores it
+    as they were."""
+    import importlib
+
+    from tfklgan.reproduce import ReproduceOptions
+    verify_module = importlib.import_module("tfklgan.reproduce.verify")
+    seen = []
+
+    def fake_reproduce(table_name, options):
+        seen.append(options.eval_values)
+        raise RuntimeError("stop here")
+    monkeypatch.setattr(verify_module, "reproduce", fake_reproduce)
+    options = ReproduceOptions(root=ROOT, protocol="cpu", seeds=[1], methods=["klgan"],
+                               progress=False, results_dir=str(tmp_path))
+    with pytest.raises(RuntimeError, match="stop here"):
+        verify_module.verify("klgan_table1", options, os.path.join(ROOT, "docs", "results"))
+    assert seen == ["float32"]
