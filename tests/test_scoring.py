@@ -118,6 +118,14 @@ def test_bad_inputs_get_one_clear_line(tmp_path, digits):
     rgb = np.repeat(images[:50], 3, axis=-1)
     with pytest.raises(ImageSetError, match="is grayscale and .* is RGB"):
         evaluate(images[:50], rgb, _options())
+    with pytest.raises(ImageSetError, match=r"holds 32x32 images and real array 28x28: FID "
+                                            r"between them measures the resizing too"):
+        evaluate(images[:50], images[:50, 2:30, 2:30], _options())
+    stats = str(tmp_path / "digits28.npz")
+    evaluate(None, "mnist_sample", _options(image_size=28, real_samples=50), save_stats=stats)
+    with pytest.raises(ImageSetError, match=r"holds 32x32 images and mnist_sample \(validation "
+                                            r"split\) 28x28: .*--image_size for a dataset"):
+        evaluate(images[:50], f"stats:{stats}", _options())
     with pytest.raises(ImageSetError, match="holds 4 images; every score needs at least 6"):
         evaluate(images[:4], images, _options())
     np.savez(tmp_path / "floats.npz", x=images.astype(np.float32) * 2.0)

@@ -53,13 +53,21 @@ def score_activations(generated, reference, generated_labels=None):
     return result
 
 
-def _check_channels(generated, real_description, real_channels):
-    if generated.shape[-1] != real_channels:
+def _check_shapes(generated, real_description, real_shape):
+    """Refuses sides of other channels or sizes: FID between them would
+    measure the colour or the resizing, not the images."""
+    if generated.shape[-1] != real_shape[-1]:
         kinds = {1: "grayscale", 3: "RGB"}
         raise ImageSetError(
             f"{generated.description} is {kinds.get(generated.shape[-1])} and "
-            f"{real_description} is {kinds.get(real_channels)}: FID between them measures "
+            f"{real_description} is {kinds.get(real_shape[-1])}: FID between them measures "
             "the colour, not the images; convert one side to the other's channels")
+    if tuple(generated.shape[:2]) != tuple(real_shape[:2]):
+        size = "x".join(str(s) for s in generated.shape[:2])
+        raise ImageSetError(
+            f"{generated.description} holds {size} images and {real_description} "
+            f"{'x'.join(str(s) for s in real_shape[:2])}: FID between them measures the "
+            f"resizing too; give a reference at {size} (--image_size for a dataset)")
 
 
 def score_image_set(generated, real, feature_network, batch_size=200, progress=False):
@@ -79,10 +87,10 @@ def score_image_set(generated, real, feature_network, batch_size=200, progress=F
     # bad input is refused before any activation is computed
     if isinstance(real, ReferenceStats):
         real_description = real.protocol.get("description", "the reference")
-        real_channels = real.protocol.get("shape", [0, 0, generated.shape[-1]])[-1]
+        real_shape = real.protocol.get("shape") or generated.shape
     else:
-        real_description, real_channels = real.description, real.shape[-1]
-    _check_channels(generated, real_description, real_channels)
+        real_description, real_shape = real.description, real.shape
+    _check_shapes(generated, real_description, real_shape)
     check_count(generated.description, generated.count)
     reference = as_reference(real, feature_network, batch_size, progress)
     activations = image_set_activations(feature_network, generated, batch_size, progress)
