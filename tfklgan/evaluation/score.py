@@ -152,7 +152,8 @@ class ScoringOptions:
             if getattr(self, name) is None:
                 filled[name] = getattr(run, name) if run else default
         if run is not None:
-            if self.feature_network is None:
+            if filled.get("feature_network", self.feature_network) == run.feature_network:
+                # the run's network: its local copies too, unless given
                 filled.update(inception_path=self.inception_path or run.inception_path,
                               classifier_path=self.classifier_path or run.classifier_path)
             filled["num_samples"] = self.num_samples or run.num_samples
