@@ -116,7 +116,8 @@ def test_inception_offline_fails_fast_naming_inception_path(monkeypatch):
         feature_networks.load_feature_network("vgg")
 
 
-def test_dataset_reference_is_cached_by_its_record_and_recomputed_when_damaged(tmp_path):
+def test_dataset_reference_is_cached_by_its_record_and_recomputed_when_damaged(tmp_path,
+                                                                              capsys):
     from tfklgan.evaluation.image_sets import array_image_set
     from tfklgan.evaluation.reference import dataset_reference
     _save_fake_hub_module(tmp_path / "inception")
@@ -130,11 +131,12 @@ def test_dataset_reference_is_cached_by_its_record_and_recomputed_when_damaged(t
     cache = tmp_path / "cache"
     first = dataset_reference(net, sample(images, 0), str(cache))
     assert len(os.listdir(cache)) == 1
+    damaged = cache / os.listdir(cache)[0]  # seed 0's entry
     again = dataset_reference(net, sample(images * 0, 0), str(cache))
     np.testing.assert_array_equal(first.features, again.features)  # read from the cache
     dataset_reference(net, sample(images, 1), str(cache))
     assert len(os.listdir(cache)) == 2
-    damaged = cache / os.listdir(cache)[0]
     damaged.write_bytes(damaged.read_bytes()[:100])
     recomputed = dataset_reference(net, sample(images, 0), str(cache))
     np.testing.assert_array_equal(first.features, recomputed.features)
+    assert f"the cached reference {damaged} cannot be used" in capsys.readouterr().err

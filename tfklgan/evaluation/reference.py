@@ -184,8 +184,9 @@ def dataset_reference(feature_network, image_set, cache_dir=None, batch_size=200
     if os.path.isfile(path):
         try:
             return ReferenceStats.load(path, expected)
-        except ImageSetError:
-            pass  # a damaged cache entry is computed again and replaced
+        except ImageSetError as err:  # computed again below, and the entry replaced
+            print(f"warning: the cached reference {path} cannot be used ({err}); computing it "
+                  "again", file=sys.stderr)
     stats = compute_reference(feature_network, image_set, batch_size)
     stats.save(path)
     return stats

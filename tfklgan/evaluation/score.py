@@ -228,7 +228,7 @@ def _dataset_options(generated, run_data, options, split, count):
 def _reference_side(real, generated, run_data, options, network):
     """(the reference as an ImageSet or ReferenceStats, the floor's ImageSet or None)."""
     from tfklgan.evaluation.reference import dataset_reference
-    if isinstance(real, ReferenceStats) or isinstance(real, ImageSet):
+    if isinstance(real, (ReferenceStats, ImageSet)):
         return real, None
     if not isinstance(real, str):
         return array_image_set(real, description="real array"), None
