@@ -203,6 +203,23 @@ def test_exported_generator_scores_against_the_runs_own_split(tmp_path):
     assert reports[1]["scores"]["fid"] == pytest.approx(reports[0]["scores"]["fid"], rel=1e-6)
 
 
+def test_a_run_and_its_export_give_scoring_the_same_data_options():
+    """A run's settings and the data record its export keeps read the same;
+    an export older than a field gets training's default for it."""
+    from tfklgan.config import TrainConfig
+    from tfklgan.evaluation.score import trained_data
+    from tfklgan.export import data_record
+    data = TrainConfig.from_flat(dataset="celeba", attributes=("Male",), seed=7,
+                                 image_size=64).data_config()
+    record = json.loads(json.dumps(data_record(data)))  # as tfklgan.json stores it
+    assert trained_data(record) == trained_data(data_record(data)) == {
+        "name": "celeba", "image_size": 64, "channels": 3, "resize": "authors", "seed": 7,
+        "validation_fraction": 0.1, "attributes": ("Male",)}
+    old = trained_data({"dataset": "mnist", "image_size": 28}, channels=1)
+    assert old == {"name": "mnist", "image_size": 28, "channels": 1, "resize": "authors",
+                   "seed": 0, "validation_fraction": 0.1, "attributes": ()}
+
+
 def test_generate_keeps_working_after_the_gan_is_dropped():
     import gc
 

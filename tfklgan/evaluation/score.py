@@ -36,6 +36,7 @@ from tfklgan.evaluation.sources import (
     parse_spec,
     run_image_set,
 )
+from tfklgan.export import data_record
 
 
 def score_activations(generated, reference, generated_labels=None):
@@ -188,23 +189,25 @@ def open_generated(spec, options):
                                        options.seed, options.use_ema, options.values,
                                        options.checkpoint)
         data = config.data_config()
-        return images, {"name": data.name, "image_size": data.image_size,
-                        "channels": data.channel_count, "resize": data.resize,
-                        "seed": data.seed, "validation_fraction": data.validation_fraction,
-                        "attributes": tuple(data.attributes),
-                        "data_dir": data.data_dir, "celeba_dir": data.celeba_dir}, options
+        return images, {**trained_data(data_record(data)), "data_dir": data.data_dir,
+                        "celeba_dir": data.celeba_dir}, options
     if kind == "export":
         images, info = export_image_set(value, options.num_samples or options.default_generated,
                                         options.seed, options.values)
-        trained = info.get("data") or {}
-        return images, {"name": trained.get("dataset"), "image_size": trained.get("image_size"),
-                        "channels": info["image_shape"][-1],
-                        "resize": trained.get("resize", "authors"),
-                        "seed": trained.get("seed", 0),
-                        "validation_fraction": trained.get("validation_fraction", 0.1),
-                        "attributes": tuple(trained.get("attributes", ()))}, options
+        return images, trained_data(info.get("data") or {}, info["image_shape"][-1]), options
     raise ImageSetError(f"--generated={spec!r}: give npz:FILE, images:DIR, a run directory "
                         "or a SavedModel folder")
+
+
+def trained_data(record, channels=None):
+    """The data options of scoring from a `data_record` (a run's settings, or
+    the one an export keeps in tfklgan.json; exports older than a field get
+    the training default; `channels` stands in where the record has none)."""
+    return {"name": record.get("dataset"), "image_size": record.get("image_size"),
+            "channels": record.get("channels") or channels,
+            "resize": record.get("resize", "authors"), "seed": record.get("seed", 0),
+            "validation_fraction": record.get("validation_fraction", 0.1),
+            "attributes": tuple(record.get("attributes", ()))}
 
 
 def _dataset_options(generated, run_data, options, split, count):
