@@ -263,6 +263,28 @@ def test_the_stop_watch_leaves_out_the_time_the_process_stood_stopped(tmp_path):
     assert 2.5 < stopped < 3.5 and 2.9 < running < 4.0
 
 
+def test_the_stop_watch_counts_a_thread_holding_the_interpreter_lock_as_running():
+    """A C call that holds the interpreter lock for over a second starves the
+    watch's thread as a stop would; the process ran, so nothing is counted
+    stopped (it once counted the whole call)."""
+    import time
+
+    from tfklgan.reproduce.records import StopWatch
+    n = 1_000_000
+    while True:  # a sum over a range runs in C without letting the lock go
+        started = time.thread_time()  # CPU time: the same on a busy machine
+        sum(range(n))
+        if time.thread_time() - started >= 1.0:
+            break
+        n *= 2
+    started = time.monotonic()
+    with StopWatch(tick=0.05, stall=0.3) as watch:
+        sum(range(n))
+    elapsed = time.monotonic() - started
+    assert elapsed >= 0.9 and watch.stopped_seconds == 0.0
+    assert watch.running_seconds == pytest.approx(elapsed, abs=0.1)
+
+
 def test_a_run_record_round_trips_and_a_foreign_file_is_named(tmp_path):
     original = record("m", "a", 1, 12.5, MACHINE_A, recall=0.5).replace(commit="f" * 40,
                                                                        dirty=False)

@@ -163,11 +163,16 @@ def source_commit(path=None):
 
 class StopWatch:
     """Wall time of a block of code apart from the time its process stood
-    stopped. A daemon thread wakes every `tick` seconds; a wake that comes more
-    than `stall` seconds after the previous one means the process was not
-    running in between (stopped by SIGSTOP, or the machine suspended), and
-    that gap less one tick counts as stopped. A running process's threads
-    wake on time: TensorFlow's kernels release the interpreter lock.
+    stopped (SIGSTOP, a terminal's Ctrl-Z).
+
+    A daemon thread wakes every `tick` seconds. A wake more than `stall`
+    seconds after the previous one means the thread could not run: the
+    process was stopped, or another thread held the interpreter lock (a long
+    C call, TensorFlow tracing a function) on a busy machine. Linux tells the
+    two apart: a stopped process's threads neither run nor wait to run, so
+    the gap less one tick, less the longest time any thread ran or waited to
+    run in it (/proc/self/task/*/schedstat), counts as stopped. Where that
+    file is missing, the whole gap less one tick counts.
 
         with StopWatch() as watch:
             train(...)
@@ -181,12 +186,13 @@ class StopWatch:
         self._done = threading.Event()
 
     def _watch(self):
-        last = self.clock()
+        last, busy = self.clock(), _thread_busy_seconds()
         while not self._done.wait(self.tick):
-            now = self.clock()
+            now, busy_now = self.clock(), _thread_busy_seconds()
             if now - last > self.stall:
-                self.stopped_seconds += now - last - self.tick
-            last = now
+                ran = max((t - busy.get(tid, 0.0) for tid, t in busy_now.items()), default=0.0)
+                self.stopped_seconds += max(0.0, now - last - self.tick - ran)
+            last, busy = now, busy_now
 
     def __enter__(self):
         self._started = self.clock()
@@ -201,3 +207,21 @@ class StopWatch:
         self.running_seconds = max(0.0, total - self.stopped_seconds)
         return False
 
+
+
+def _thread_busy_seconds():
+    """{thread id: seconds it has run or waited on a run queue} for this
+    process's threads ({} where Linux's schedstat is not available)."""
+    busy = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return busy
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as handle:
+                ran, waited = handle.read().split()[:2]
+        except (OSError, ValueError):
+            continue  # the thread ended, or no schedstat
+        busy[tid] = (int(ran) + int(waited)) / 1e9
+    return busy
