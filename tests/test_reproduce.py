@@ -38,6 +38,17 @@ def record(method, column, seed, fid, machine=None, **scores):
                      logdir="runs/x")
 
 
+def _files(directory):
+    """{relative path: bytes} of every file under `directory`."""
+    found = {}
+    for folder, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, directory)] = handle.read()
+    return found
+
+
 def sigterm_in_first_training_segment(monkeypatch):
     """Sends this process SIGTERM as the first training segment's data stream
     is made; returns the list that records it."""
@@ -174,9 +185,12 @@ def test_klgan_table1_tiny_proxy(tmp_path, monkeypatch):
     assert "(n=2)" in text and str(tmp_path) not in text
     assert len(os.listdir(os.path.join(table_dir, "grids"))) == 4
     assert len(os.listdir(os.path.join(table_dir, "hparams"))) == 4
-    # publishing again changes nothing, from any working directory
+    # publishing again changes nothing, from any working directory: not a byte,
+    # not a file name (TensorBoard's event files are named by time and process)
     monkeypatch.chdir(tmp_path)
+    before = _files(table_dir)
     assert publish("klgan_table1", options, str(published), str(repository))[1] == []
+    assert _files(table_dir) == before
     # a different run under a published name is refused, the published one kept
     source = os.path.join(results[1].logdir, "result.json")
     with open(source) as handle:

@@ -5,6 +5,7 @@ TensorBoard HParams summaries (hparams/)."""
 
 import collections
 import csv
+import json
 import math
 import os
 import shutil
@@ -133,22 +134,52 @@ HPARAM_SETTINGS = ("dataset", "image_size", "width", "batch_size", "n_critic", "
                    "precision")
 
 
+HPARAMS_RECORD = "summary.json"
+
+
 def write_hparams(results, directory):
     """TensorBoard HParams summaries, one folder per run: the cell, seed,
     steps and settings as hparams, the final scores as metrics, so that
-    `tensorboard --logdir <table>/hparams` compares every run of the table."""
+    `tensorboard --logdir <table>/hparams` compares every run of the table.
+
+    A run's folder keeps what it summarised in summary.json and is rewritten
+    only when that changes: event files are named by the time and process
+    that wrote them, so rewriting every folder would change every file of a
+    published table each time it is published again."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
-    shutil.rmtree(directory, ignore_errors=True)
+    wanted = {}
     for r in results:
-        name = run_name(r.method, r.column, r.seed)
         hparams = {"method": r.method, "column": r.column, "seed": r.seed, "steps": r.steps,
                    **{k: r.settings[k] for k in HPARAM_SETTINGS if k in r.settings}}
-        with tf.summary.create_file_writer(os.path.join(directory, name)).as_default():
-            hp.hparams(hparams, trial_id=name)
-            for key in SCORES:
-                if math.isfinite(r.score(key)):
-                    tf.summary.scalar(f"final/{key}", r.score(key), step=r.steps)
+        finals = {key: r.score(key) for key in SCORES if math.isfinite(r.score(key))}
+        wanted[run_name(r.method, r.column, r.seed)] = json.loads(json.dumps(
+            {"hparams": hparams, "final": finals, "step": r.steps}))
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name not in wanted:
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+    for name, summary in wanted.items():
+        folder = os.path.join(directory, name)
+        if _read_summary(os.path.join(folder, HPARAMS_RECORD)) == summary:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        writer = tf.summary.create_file_writer(folder)
+        with writer.as_default():
+            hp.hparams(summary["hparams"], trial_id=name)
+            for key, value in summary["final"].items():
+                tf.summary.scalar(f"final/{key}", value, step=summary["step"])
+        writer.close()
+        with open(os.path.join(folder, HPARAMS_RECORD), "w") as handle:
+            json.dump(summary, handle, indent=1, sort_keys=True)
+
+
+def _read_summary(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
 
 
 PRDC = ("precision", "recall", "density", "coverage")
