@@ -208,7 +208,6 @@ class StopWatch:
         return False
 
 
-
 def _thread_busy_seconds():
     """{thread id: seconds it has run or waited on a run queue} for this
     process's threads ({} where Linux's schedstat is not available)."""
