@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -88,3 +89,32 @@ def test_networks_of_another_shape_are_named_in_one_line(tmp_path, source):
         from tfklgan.training import build_gan
         from tfklgan.warm_start import initialise_from
         initialise_from(build_gan(tiny_config(tmp_path)), str(tmp_path))
+
+
+def test_an_export_given_by_a_relative_path_starts_a_run(tmp_path, source, monkeypatch):
+    _, export = source
+    from tfklgan.training import build_gan
+    from tfklgan.warm_start import initialise_from
+    monkeypatch.chdir(os.path.dirname(export))
+    record = initialise_from(build_gan(tiny_config(tmp_path)), os.path.basename(export))
+    assert record["kind"] == "export"
+    assert record["source"] == os.path.join(export, "1")
+
+
+def test_an_export_without_weight_shapes_of_another_network_is_refused_in_one_line(
+        tmp_path, source):
+    _, export = source
+    old = tmp_path / "old_export"
+    shutil.copytree(os.path.join(export, "1"), old)
+    info = json.load(open(old / "tfklgan.json"))
+    del info["weight_shapes"]  # as exports were written before they recorded them
+    json.dump(info, open(old / "tfklgan.json", "w"))
+    from tfklgan.training import build_gan
+    from tfklgan.warm_start import initialise_from
+    with pytest.raises(InitFromError) as refused:
+        initialise_from(build_gan(tiny_config(tmp_path, width=8)), str(old))
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith(f"--init_from={old}: its generator")
+    assert "export its run again" in message
+    # the same export, of the same network, still starts a run
+    assert initialise_from(build_gan(tiny_config(tmp_path)), str(old))["kind"] == "export"

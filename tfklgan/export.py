@@ -112,10 +112,17 @@ def _alive(pid):
     return True
 
 
+def weight_shapes(model):
+    """[[path, shape], ...] of `model`'s weights in their order: what an
+    export records so that `--init_from` can compare networks before reading."""
+    return [[variable.path, [int(d) for d in variable.shape]] for variable in model.weights]
+
+
 def export_generator(gan, directory, use_ema=True, class_names=(), data=None):
     """Writes the generator (EMA weights when kept and `use_ema`) as a new
     version of the export `directory`, in TF Serving's layout: `directory/1/`,
-    `directory/2/`, ...; `data` (a `data_record`) is kept in tfklgan.json.
+    `directory/2/`, ...; `data` (a `data_record`) and the generator's
+    `weight_shapes` are kept in tfklgan.json.
 
     The version is written to a hidden staging folder in `directory` and
     renamed into place, so a crash never leaves a partial version, a serving
@@ -139,7 +146,8 @@ def export_generator(gan, directory, use_ema=True, class_names=(), data=None):
                 "class_names": list(class_names),
                 "latent_distribution": gan.latent_distribution,
                 "weights": "ema" if generator is gan.ema_generator else "raw",
-                "image_shape": [int(d) for d in generator.output.shape[1:]], "data": data}
+                "image_shape": [int(d) for d in generator.output.shape[1:]], "data": data,
+                "weight_shapes": weight_shapes(generator)}
         with open(os.path.join(staging, INFO_FILE), "w") as handle:
             json.dump(info, handle, indent=2)
         while True:  # another export may take a number at the same moment

@@ -5,11 +5,11 @@ EMA) or a generator export (`scripts/export.py`: G only, and the EMA starts
 from it). The new run keeps its own settings, data, fresh optimizers and
 step 0, for fine-tuning on other data or continuing a generator under other
 settings. A network of another shape is refused with one line naming its
-first layer that differs; nothing is written before the check.
+first layer that differs (from a run's networks, or the weight shapes an
+export records), before anything is read or written.
 """
 
 import os
-import re
 
 import tensorflow as tf
 
@@ -53,29 +53,22 @@ def _from_run(gan, source):
 
 
 def _from_export(gan, source):
-    from tfklgan.export import INFO_FILE, export_version
-    version = export_version(source)
-    folder = source if os.path.isfile(os.path.join(source, INFO_FILE)) else \
-        os.path.join(source, str(version))
+    from tfklgan.export import export_info, export_version
+    folder = export_version(source)
     variables = os.path.join(folder, "variables", "variables")
     targets = [gan.generator] + ([gan.ema_generator] if gan.ema_generator is not None else [])
+    recorded = export_info(folder).get("weight_shapes")
     for model in targets:
+        if recorded is not None:
+            _check_shapes(recorded, model, source, "generator")
         try:
             tf.train.Checkpoint(generator=model).read(variables).assert_existing_objects_matched()
-        except (ValueError, AssertionError) as err:
-            # "... incompatible tensor with shape (8,) when attempting to restore
-            # variable with shape (16,) and name group_normalization_3/beta:0."
-            found = re.search(r"shape (\(.*?\)) when attempting to restore variable with "
-                              r"shape (\(.*?\)) and name ([^/:]+)", str(err))
-            if not found:
-                raise InitFromError(f"--init_from={source}: its generator does not match "
-                                    f"this run's ({err}); start from an export of the same "
-                                    "network") from None
-            theirs, ours, layer = found.groups()
+        except (ValueError, AssertionError):
+            # what weight_shapes cannot show, or an export made before it was recorded
             raise InitFromError(
-                f"--init_from={source}: the generator's layer {layer!r} has weights of shape "
-                f"{theirs} there and {ours} here; start from an export of the same network "
-                "(width, latent size, image size)") from None
+                f"--init_from={source}: its generator does not match this run's; start from "
+                "an export of the same network (width, latent size, image size), or export "
+                "its run again (scripts/export.py) to have the layer that differs named") from None
     return {"source": os.path.abspath(folder), "kind": "export", "checkpoint": variables,
             "networks": ["generator"] + (["ema_generator"] if len(targets) > 1 else [])}
 
