@@ -76,11 +76,10 @@ def _from_export(gan, source):
 def initialise_from(gan, source):
     """Sets `gan`'s networks from `source` (a run directory or a generator
     export); returns the record of what was taken (for run.json)."""
-    from tfklgan.export import INFO_FILE, export_version
+    from tfklgan.export import export_version
     if os.path.isfile(os.path.join(source, "config.json")):
         return _from_run(gan, source)
-    if os.path.isdir(source) and (os.path.isfile(os.path.join(source, INFO_FILE))
-                                  or export_version(source)):
+    if os.path.isdir(source) and export_version(source):
         return _from_export(gan, source)
     raise InitFromError(f"--init_from={source}: neither a run directory (config.json) nor a "
                         "generator export (scripts/export.py); pass one of those")
