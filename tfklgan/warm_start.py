@@ -6,8 +6,8 @@ from it). The new run keeps its own settings, data, fresh optimizers and
 step 0, for fine-tuning on other data or continuing a generator under other
 settings. A network of another shape is refused with one line naming its
 first layer that differs (from a run's networks, or the weight shapes an
-export records), before this run's networks take any weight or anything is
-written.
+export records; an older export is refused without the name), before
+anything is written.
 """
 
 import os
