@@ -36,12 +36,13 @@ def _check_shapes(source, model, what, network):
 
 
 def _from_run(gan, source):
+    from tfklgan.export import weight_shapes
     from tfklgan.run_directory import load_run
     trained, _, info = load_run(source)
     pairs = [("generator", trained.generator, gan.generator),
              ("discriminator", trained.discriminator, gan.discriminator)]
     for network, theirs, ours in pairs:
-        _check_shapes([(v.path, v.shape) for v in theirs.weights], ours, source, network)
+        _check_shapes(weight_shapes(theirs), ours, source, network)
     for _, theirs, ours in pairs:
         ours.set_weights(theirs.get_weights())
     if gan.ema_generator is not None:
@@ -59,9 +60,9 @@ def _from_export(gan, source):
     variables = os.path.join(folder, "variables", "variables")
     targets = [gan.generator] + ([gan.ema_generator] if gan.ema_generator is not None else [])
     recorded = export_info(folder).get("weight_shapes")
+    if recorded is not None:  # the EMA generator is the same network
+        _check_shapes(recorded, gan.generator, source, "generator")
     for model in targets:
-        if recorded is not None:
-            _check_shapes(recorded, model, source, "generator")
         try:
             tf.train.Checkpoint(generator=model).read(variables).assert_existing_objects_matched()
         except (ValueError, AssertionError):
