@@ -38,7 +38,12 @@ from tfklgan.run_directory import (
 
 
 class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or inf; the message names the last good checkpoint."""
+    """A loss became NaN or inf at `step`; the message names the last good
+    checkpoint, `checkpoint` (None where none had been written)."""
+
+    def __init__(self, message, step=None, checkpoint=None):
+        super().__init__(message)
+        self.step, self.checkpoint = step, checkpoint
 
 
 @dataclasses.dataclass
@@ -283,7 +288,7 @@ def _finish(config, gan, store, samples, writer, guard, preemption, history, sta
                  "--resume (and lower learning rates)" if kept else
                  "no checkpoint had been written yet")
         raise TrainingDivergedError(f"{name} became {value} at step {step}; training "
-                                    f"stopped. {where}.")
+                                    f"stopped. {where}.", step=step, checkpoint=kept)
     final_step = int(gan.g_optimizer.iterations.numpy())
     checkpoint = store.latest
     if checkpoint is None or not checkpoint.endswith(f"-{final_step}"):

@@ -117,7 +117,7 @@ def inception(inception_path=None, **_):
             raise FeatureNetworkUnavailableError(
                 f"--inception_path={path!r} holds no saved_model.pb; give the unpacked "
                 f"TF-Hub module {INCEPTION_HANDLE}")
-        identity = f"inception:sha256={directory_sha256(path)}"
+        identity = network_identity("inception", inception_path=path)
         module = tf.saved_model.load(path)
     else:
         if not _reachable(INCEPTION_HANDLE):
@@ -129,7 +129,7 @@ def inception(inception_path=None, **_):
             tfhub = import_tensorflow_hub()
         except TensorflowHubUnavailableError as err:
             raise FeatureNetworkUnavailableError(str(err)) from err
-        identity = f"inception:{INCEPTION_HANDLE}"
+        identity = network_identity("inception")
         module = tfhub.load(INCEPTION_HANDLE)
 
     def run(images):
@@ -172,12 +172,25 @@ def classifier(classifier_path=None, **_):
         outputs = module(images)
         return outputs["logits"], outputs["features"]
 
-    identity = f"classifier:sha256={directory_sha256(path, exclude=(CLASSIFIER_REPORT,))}"
-    return FeatureNetwork("classifier", identity,
+    return FeatureNetwork("classifier", network_identity("classifier", classifier_path=path),
                           size, channels, run)
 
 
 FEATURE_NETWORKS = {"inception": inception, "classifier": classifier}
+
+
+def network_identity(name, inception_path=None, classifier_path=None):
+    """What a score's protocol records as its feature network, computed from
+    the files without loading them: "classifier:sha256=...",
+    "inception:sha256=..." for a local copy, or the TF-Hub handle."""
+    if name == "classifier":
+        digest = directory_sha256(classifier_path, exclude=(CLASSIFIER_REPORT,))
+        return f"classifier:sha256={digest}"
+    if name == "inception":
+        return (f"inception:sha256={directory_sha256(inception_path)}" if inception_path
+                else f"inception:{INCEPTION_HANDLE}")
+    raise ValueError(f"unknown feature network {name!r}; choose one of "
+                     f"{sorted(FEATURE_NETWORKS)}")
 
 
 def load_feature_network(name, inception_path=None, classifier_path=None,

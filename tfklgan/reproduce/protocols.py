@@ -75,6 +75,11 @@ def _cpu_protocols():
         # to overfit them; its cells score against the 500 held-out digits
         "diffaugment_study": Protocol("cpu", width=16, batch_size=64, steps=4000,
                                       eval_points=8, **common),
+        # the tuned Table I's search: half Table I long's length per trial, every
+        # trial selected on FID against the 500 held-out (validation) digits
+        "table1_search": Protocol("cpu", width=16, batch_size=64, steps=5000, eval_points=5,
+                                  dataset="mnist_sample", eval_samples=2000,
+                                  real_split="validation", real_samples=500),
         # Table I's length and scoring; oneDNN uncapped, so that CPUs with bf16
         # instructions (AVX512_BF16, AMX) use them for both precisions alike
         "bf16_study": Protocol("cpu", width=16, batch_size=64, steps=2000, eval_points=5,

@@ -54,6 +54,9 @@ class RunRecord:
     `stopped_seconds`, the time its process stood stopped (SIGSTOP, a
     suspended machine); a resumed run's times cover only the steps from
     `timed_from_step` on. machine: the kernel fingerprint it trained on.
+    diverged: for a run whose loss turned NaN or inf, what stopped it; its
+    `steps` and scores are then those of its last good checkpoint (recorded
+    only where set, so older records keep their bytes).
     """
     method: str
     column: str
@@ -70,6 +73,7 @@ class RunRecord:
     stopped_seconds: Optional[float] = None
     commit: Optional[str] = None
     dirty: Optional[bool] = None
+    diverged: Optional[str] = None
 
     # what every record has had; the rest are None or empty in older ones
     FIELDS = ("method", "column", "seed", "steps", "protocol", "logdir")
@@ -95,6 +99,8 @@ class RunRecord:
         for field in ("settings", "train_seconds", "stopped_seconds", "timed_from_step",
                       "protocol", "sample_grid", "logdir", "machine", "commit", "dirty"):
             value[field] = getattr(self, field)
+        if self.diverged is not None:
+            value["diverged"] = self.diverged
         return value
 
     @classmethod

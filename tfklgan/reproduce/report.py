@@ -137,10 +137,11 @@ HPARAM_SETTINGS = ("dataset", "image_size", "width", "batch_size", "n_critic", "
 HPARAMS_RECORD = "summary.json"
 
 
-def write_hparams(results, directory):
+def write_hparams(results, directory, extra=None):
     """TensorBoard HParams summaries, one folder per run: the cell, seed,
-    steps and settings as hparams, the final scores as metrics, so that
-    `tensorboard --logdir <table>/hparams` compares every run of the table.
+    steps and settings (and `extra`, {run name: {hparam: value}}) as hparams,
+    the final scores as metrics, so that `tensorboard --logdir <table>/hparams`
+    compares every run of the table.
 
     A run's folder keeps what it summarised in summary.json and is rewritten
     only when that changes: event files are named by the time and process
@@ -151,7 +152,8 @@ def write_hparams(results, directory):
     wanted = {}
     for r in results:
         hparams = {"method": r.method, "column": r.column, "seed": r.seed, "steps": r.steps,
-                   **{k: r.settings[k] for k in HPARAM_SETTINGS if k in r.settings}}
+                   **{k: r.settings[k] for k in HPARAM_SETTINGS if k in r.settings},
+                   **(extra or {}).get(run_name(r.method, r.column, r.seed), {})}
         finals = {key: r.score(key) for key in SCORES if math.isfinite(r.score(key))}
         wanted[run_name(r.method, r.column, r.seed)] = json.loads(json.dumps(
             {"hparams": hparams, "final": finals, "step": r.steps}))

@@ -26,7 +26,7 @@ from tfklgan.reproduce.records import RunRecord, StopWatch, run_dir
 from tfklgan.reproduce.report import write_table
 from tfklgan.reproduce.tables import TABLES
 from tfklgan.run_directory import RunInUseError, load_run
-from tfklgan.training import train
+from tfklgan.training import TrainingDivergedError, TrainResult, train
 
 
 class RunPreempted(Exception):
@@ -154,9 +154,12 @@ def score_run(out_dir, config):
     return score_gan(gan, reference, feature_network, eval_config)
 
 
-def run_cell(cell, seed, options, out_dir, table_name=None):
+def run_cell(cell, seed, options, out_dir, table_name=None, score_divergence=False):
     """Trains (or resumes) and scores one run; returns its RunRecord. A
-    finished run is returned as recorded, or re-scored with `options.rescore`."""
+    finished run is returned as recorded, or re-scored with `options.rescore`.
+    A run whose loss turns NaN or inf raises TrainingDivergedError, or with
+    `score_divergence` (a search's trial) is scored at its last good
+    checkpoint and recorded as diverged."""
     config = cell_config(cell, seed, options, out_dir, table_name)
     config.validate()
     if records.is_finished(out_dir):
@@ -180,15 +183,27 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
         log_every=max(1, min(config.run.log_every, eval_every)),
         resume=os.path.isfile(os.path.join(out_dir, "config.json")))
     commit, dirty = records.source_commit()
+    diverged = None
     with StopWatch() as watch:
-        trained = train(config)
+        try:
+            trained = train(config)
+        except TrainingDivergedError as error:
+            if not (score_divergence and error.checkpoint):
+                raise
+            diverged = str(error)
+            with open(os.path.join(out_dir, "run.json")) as handle:
+                resumes = json.load(handle).get("resumes", [])
+            trained = TrainResult(int(error.checkpoint.rsplit("-", 1)[1]), out_dir,
+                                  error.checkpoint, None, None, {},
+                                  start_step=resumes[-1]["step"] if resumes else 0)
     if trained.preempted:  # not finished: no result.json, so a rerun resumes it
         raise RunPreempted(out_dir, trained.step, trained.preempted)
     scores = score_run(out_dir, config)
     with open(os.path.join(out_dir, "run.json")) as handle:
         train_images = json.load(handle)["train_examples"]
     result = RunRecord(
-        method=cell.method, column=cell.column, seed=seed, steps=steps,
+        method=cell.method, column=cell.column, seed=seed,
+        steps=trained.step if diverged else steps,
         scores={k: scores[k] for k in SCORES},
         settings={"dataset": config.data.name, "train_images": train_images,
                   "image_size": config.data.image_size, "width": config.network.width,
@@ -198,7 +213,7 @@ def run_cell(cell, seed, options, out_dir, table_name=None):
         train_seconds=round(watch.running_seconds, 1),
         stopped_seconds=round(watch.stopped_seconds, 1), timed_from_step=trained.start_step,
         protocol=scores["protocol"], sample_grid=trained.sample_grid, logdir=out_dir,
-        machine=fingerprint.current(), commit=commit, dirty=dirty)
+        machine=fingerprint.current(), commit=commit, dirty=dirty, diverged=diverged)
     records.save(result, out_dir)
     return result
 

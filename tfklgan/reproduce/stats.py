@@ -66,3 +66,26 @@ def welch_difference(a, b, level=0.95):
     half = float(scipy.stats.t.ppf((1 + level) / 2, dof)) * math.sqrt(va + vb)
     p = float(scipy.stats.ttest_ind(a, b, equal_var=False).pvalue)
     return difference, (difference - half, difference + half), p
+
+
+def expected_best(values, k, higher_is_better=False):
+    """(mean, std) of the best of k draws with replacement from `values`
+    (Dodge et al., "Show Your Work", EMNLP 2019): with the n values sorted
+    worst to best, the i-th is the best of k draws with probability
+    (i/n)^k - ((i-1)/n)^k. Exact for the empirical distribution; an infinite
+    value (a run that diverged unscored) makes the mean infinite wherever it
+    can be the best."""
+    ordered = np.sort(np.asarray(values, np.float64))
+    if not higher_is_better:
+        ordered = ordered[::-1]  # worst (largest) first
+    n = len(ordered)
+    if n == 0 or k < 1:
+        return float("nan"), float("nan")
+    cumulative = (np.arange(n + 1) / n) ** k
+    chance = cumulative[1:] - cumulative[:-1]
+    used = chance > 0
+    if not np.all(np.isfinite(ordered[used])):
+        return float("inf"), float("nan")
+    mean = float(np.sum(chance[used] * ordered[used]))
+    second = float(np.sum(chance[used] * ordered[used] ** 2))
+    return mean, math.sqrt(max(0.0, second - mean ** 2))
