@@ -84,7 +84,7 @@ def test_contrasts_are_paired_within_blocks():
     assert result.values == pytest.approx([50.0, -24.0, 17.0])
     assert result.p == pytest.approx(scipy.stats.ttest_rel(a, b).pvalue)
     assert result.level == pytest.approx(0.95)  # one contrast: Holm is the test itself
-    assert study.status == "complete" and result.verdict == "not shown"
+    assert study.status == "complete" and result.verdict == "inconclusive"
     far = runs({1: (50.0, 100.0), 2: (51.0, 101.5), 3: (49.0, 99.8)})
     [result] = analysis.analyse(study_table(plan_of()), plan_of(), None, far).confirmatory
     assert result.verdict == "held" and result.interval[1] < 0  # predicted negative
@@ -127,7 +127,7 @@ def test_a_contrast_added_after_the_runs_is_labelled_exploratory(tmp_path):
     study = analysis.analyse(study_table(added), plan, declared,
                              runs({s: (50.0 + s, 100.0 + s * s) for s in (1, 2, 3)}))
     assert study.exploratory[0].verdict == "exploratory"
-    assert study.confirmatory[0].verdict in ("held", "not shown", "reversed")
+    assert study.confirmatory[0].verdict in ("held", "inconclusive", "reversed")
     text = "\n".join(_report(study))
     assert "## Exploratory (chosen after the runs)" in text
     assert f"declared before the runs on {declared['date']} at commit {'0' * 40}" in text
@@ -161,7 +161,10 @@ def test_the_runner_refuses_a_block_begun_on_another_machine_and_a_spare_stands_
     from tfklgan.reproduce import ReproduceOptions, reproduce, runner
     options = ReproduceOptions(root=ROOT, protocol="cpu", results_dir=str(tmp_path),
                                progress=False)
-    table = TABLES["mbd_factorial"]
+    from tfklgan.reproduce import tables
+    table = dataclasses.replace(TABLES["mbd_factorial"], plan=dataclasses.replace(
+        TABLES["mbd_factorial"].plan, purpose=design.EXPLORATORY))
+    monkeypatch.setitem(tables.TABLES, "mbd_factorial", table)
     out_dir = os.path.join(tmp_path, "mbd_factorial")
     os.makedirs(os.path.join(out_dir, "blocks"))
     records.write_json(os.path.join(out_dir, "blocks", "seed101.json"),
@@ -327,3 +330,184 @@ def test_the_diffaugment_study_differs_in_the_augmentation_alone():
     assert (plain.evaluation.real_split, plain.evaluation.real_samples) == ("validation", 500)
     assert plain.network.minibatch_discrimination and plain.run.steps == 4000
     assert table.plan.written == BEFORE and [c.expect for c in table.plan.contrasts] == [-1, 1]
+
+
+# ------------------------------------------------- studies that decide
+
+def test_power_and_blocks_needed_equal_statsmodels():
+    from statsmodels.stats.power import TTestPower
+
+    from tfklgan.reproduce import power
+    reference = TTestPower()
+    for effect, sd, alpha in ((19.0, 38.0, 0.05 / 4), (42.4, 35.0, 0.05 / 13), (10.0, 4.0, 0.05),
+                              (-5.0, 9.0, 0.01)):
+        d = abs(effect) / sd
+        for n in (2, 3, 6, 12, 30):
+            expected = reference.power(effect_size=d, nobs=n, alpha=alpha)
+            if math.isnan(expected):  # statsmodels' noncentral t gives nan as power -> 1
+                assert power.paired_t_power(effect, sd, n, alpha) > 1 - 1e-9
+                continue
+            assert power.paired_t_power(effect, sd, n, alpha) == pytest.approx(
+                expected, rel=1e-6, abs=1e-9)
+        needed = power.blocks_for_power(effect, sd, alpha, 0.8)
+        assert needed == math.ceil(reference.solve_power(effect_size=d, alpha=alpha,
+                                                         power=0.8))
+        assert power.paired_t_power(effect, sd, needed, alpha) >= 0.8
+        assert power.paired_t_power(effect, sd, needed - 1, alpha) < 0.8
+
+
+def test_the_sign_flip_test_is_exact_and_refused_where_it_cannot_reach_alpha():
+    from tfklgan.reproduce import power
+    values = [3.0, -1.0, 2.0, 5.0]
+    means = [abs(np.mean(np.array(values) * s)) for s in
+             __import__("itertools").product((1, -1), repeat=4)]
+    assert power.sign_flip_p(values) == np.mean(np.array(means) >= abs(np.mean(values)))
+    assert power.sign_flip_p([1.0, 2.0, 3.0]) == 0.25  # the smallest p over 3 blocks
+    plan = dataclasses.replace(plan_of(), test="sign_flip", purpose=design.EXPLORATORY)
+    [problem] = plan.problems()
+    assert problem == ("the sign_flip test over 3 blocks cannot give a p below 0.25, so never "
+                       "below Holm's first level 0.05: it needs 6 blocks")
+    with pytest.raises(PlanError, match="it needs 6 blocks"):
+        design.check("t", study_table(plan), "/nonexistent", "cpu")
+    assert dataclasses.replace(plan, seeds=tuple(range(1, 7))).problems() == []
+    # and the analysis uses it where declared
+    six = dataclasses.replace(plan, seeds=tuple(range(1, 7)))
+    study = analysis.analyse(study_table(six), six, None,
+                             runs({s: (50.0 + s, 100.0) for s in range(1, 7)}))
+    assert study.confirmatory[0].p == 1 / 32 and study.confirmatory[0].verdict == "held"
+
+
+def sized(effect=-20.0, sd=10.0, margin=None, seeds=(1, 2, 3), purpose=design.CONFIRMATORY):
+    contrast = difference("a against b", CELLS[0], CELLS[1], expect=-1, effect=effect, sd=sd,
+                          sd_source="a pilot", margin=margin)
+    return Plan(seeds=seeds, contrasts=(contrast,), decision=analysis.RULE, purpose=purpose)
+
+
+def test_an_underpowered_confirmatory_plan_is_refused_naming_the_blocks_it_needs():
+    from tfklgan.reproduce import power
+    needed = power.blocks_for_power(20.0, 10.0, 0.05, 0.8)
+    assert needed == 5
+    [problem] = sized().problems()
+    assert problem.startswith("contrast 'a against b': 3 blocks give power 0.")
+    assert "it needs 5 blocks, or declare the plan exploratory" in problem
+    with pytest.raises(PlanError, match="it needs 5 blocks"):
+        design.check("t", study_table(sized()), "/nonexistent", "cpu")
+    assert sized(seeds=(1, 2, 3, 4, 5)).problems() == []
+    assert sized(purpose=design.EXPLORATORY).problems() == []
+    # a confirmatory plan with nothing sized, and an unsized new declaration
+    unsized = dataclasses.replace(plan_of(), purpose=design.CONFIRMATORY)
+    assert "sizes at least one contrast" in unsized.problems()[0]
+    with pytest.raises(PlanError, match="it is not sized: declare it confirmatory"):
+        design.check("t", study_table(plan_of()), "/nonexistent", "cpu")
+    # the report states the sizing
+    text = "\n".join(report_plan(sized(seeds=(1, 2, 3, 4, 5))))
+    assert ("Sized: a against b: smallest effect of interest -20, sd 10 (a pilot); power 0.91 "
+            "at n = 5 (it needs 5)") in text
+
+
+def report_plan(plan):
+    from tfklgan.reproduce import report
+    return report.plan_lines(plan, None)
+
+
+def test_a_duplicate_contrast_is_refused_and_an_old_plans_duplicate_counted_once():
+    twice = plan_of(extra=(difference("b against a", CELLS[1], CELLS[0]),))
+    [problem] = dataclasses.replace(twice, purpose=design.EXPLORATORY).problems()
+    assert problem == ("contrast 'b against a' tests the same difference as 'a against b'; "
+                       "declare it once")
+    # a stored plan that has one is analysed with Holm over the distinct tests
+    other = difference("a against b, recall", CELLS[0], CELLS[1], "recall")
+    plan = plan_of(extra=(difference("b against a", CELLS[1], CELLS[0]), other))
+    records_ = [r.replace(scores={**r.scores, "recall": r.scores["fid"] / 100})
+                for r in runs({1: (50.0, 100.0), 2: (51.0, 101.5), 3: (49.0, 99.8)})]
+    study = analysis.analyse(study_table(plan), plan, None, records_)
+    first, repeat, recall = study.confirmatory
+    assert repeat.duplicate_of == "a against b" and repeat.adjusted_p == first.adjusted_p
+    raw = [first.p, recall.p]
+    assert first.adjusted_p == pytest.approx(analysis.holm(raw, 0.05)[0][0])  # m = 2, not 3
+    assert "(the same test as 'a against b': counted once)" in "\n".join(_report(study))
+    # the published Table I long: 14 declared, 13 tested
+    assert "13 distinct declared contrasts (1 of the 14 declared repeat" in open(
+        os.path.join(ROOT, "docs", "results", "klgan_table1_long", "table.md")).read()
+
+
+def test_held_reversed_equivalent_and_inconclusive_verdicts():
+    close = runs({1: (100.5, 100.0), 2: (99.0, 100.0), 3: (100.2, 100.0), 4: (99.9, 100.0),
+                  5: (100.1, 100.0)})
+    seeds = (1, 2, 3, 4, 5)
+    # a small effect inside a margin of 5: equivalent; without a margin: inconclusive
+    [r] = analysis.analyse(study_table(sized(margin=5.0, seeds=seeds)),
+                           sized(margin=5.0, seeds=seeds), None, close).confirmatory
+    assert r.verdict == "equivalent" and -5 < r.interval[0] and r.interval[1] < 5
+    [r] = analysis.analyse(study_table(sized(seeds=seeds)), sized(seeds=seeds), None,
+                           close).confirmatory
+    assert r.verdict == "inconclusive"
+    # a margin the interval crosses: inconclusive
+    [r] = analysis.analyse(study_table(sized(margin=0.5, seeds=seeds)),
+                           sized(margin=0.5, seeds=seeds), None, close).confirmatory
+    assert r.verdict == "inconclusive"
+    far = runs({s: (150.0 + s % 2, 100.0) for s in seeds})
+    [r] = analysis.analyse(study_table(sized(seeds=seeds)), sized(seeds=seeds), None,
+                           far).confirmatory
+    assert r.verdict == "reversed"
+    low = runs({s: (50.0 + s % 2, 100.0) for s in seeds})
+    [r] = analysis.analyse(study_table(sized(seeds=seeds)), sized(seeds=seeds), None,
+                           low).confirmatory
+    assert r.verdict == "held"
+    assert set(analysis.VERDICTS) == {"held", "reversed", "equivalent", "inconclusive"}
+
+
+def test_a_changed_resolved_setting_is_refused_naming_it(tmp_path, monkeypatch):
+    from tfklgan.reproduce import ReproduceOptions, reproduce, runner, tables
+    from tfklgan.reproduce.freeze import FrozenSettingError
+    table = dataclasses.replace(TABLES["mbd_factorial"], plan=dataclasses.replace(
+        TABLES["mbd_factorial"].plan, purpose=design.EXPLORATORY))
+    monkeypatch.setitem(tables.TABLES, "mbd_factorial", table)
+    trained = []
+
+    def run_cell(cell, seed, options, path, table_name):
+        trained.append((cell.column, seed))
+        os.makedirs(path, exist_ok=True)
+        result = dataclasses.replace(record(cell.method, cell.column, seed, 1.0),
+                                     protocol={"values": "uint8"})
+        records.save(result, path)
+        return result
+
+    monkeypatch.setattr(runner, "run_cell", run_cell)
+    options = ReproduceOptions(root=ROOT, protocol="cpu", results_dir=str(tmp_path),
+                               progress=False, seeds=[101], report_only=False)
+    monkeypatch.setattr(runner, "write_table", lambda *args: None)
+    reproduce("mbd_factorial", options)
+    _, declared = design.read(str(tmp_path / "mbd_factorial"))
+    frozen = declared["resolved"]["klgan, with MBD, D lr 4e-5"]
+    assert frozen["d_lr"] == 4e-5 and frozen["steps"] == 10_000 and "seed" not in frozen
+    assert frozen["feature_network"].startswith("classifier:sha256=")
+    # a cell whose flagfile or overrides changed after the declaration
+    changed = tuple(dataclasses.replace(c, overrides=tuple(
+        (k, 2e-5 if k == "d_lr" and v == 4e-5 else v) for k, v in c.overrides))
+        for c in table.cells)
+    monkeypatch.setitem(tables.TABLES, "mbd_factorial", dataclasses.replace(table,
+                                                                            cells=changed))
+    with pytest.raises(FrozenSettingError, match=r"klgan, with MBD, D lr 4e-5 would not train "
+                                                 r"as declared .*\(d_lr: declared 4e-05, now "
+                                                 r"2e-05\)"):
+        reproduce("mbd_factorial", dataclasses.replace(options, seeds=[102]))
+    assert len(trained) == 5  # the first block, and the next block's unchanged first cell
+
+
+def test_the_ranking_is_an_exact_test_and_a_coarse_bootstrap_gives_no_interval():
+    cells = tuple(Cell("m", c, "x.flags", {"fid": (p, 1.0)})
+                  for c, p in (("a", 10.0), ("b", 20.0), ("c", 30.0), ("d", 40.0)))
+    table = Table("t", ("a", "b", "c", "d"), ("fid",), cells, "",
+                  Plan(seeds=(1, 2, 3), contrasts=(), decision="", ranking="fid"))
+    values = {1: (11, 19, 33, 41), 2: (12, 22, 29, 45), 3: (9, 25, 31, 39)}
+    records_ = [record("m", c.column, s, float(v[i]), MACHINE_A) for s, v in values.items()
+                for i, c in enumerate(cells)]
+    ranking = analysis.analyse(table, table.plan, None, records_).ranking
+    assert ranking.tau == 1.0
+    assert ranking.p == pytest.approx(1 / 24)  # one of the 4! orders, one-sided
+    assert ranking.verdict == "held"
+    assert ranking.distinct < analysis.MIN_DISTINCT_BOOTSTRAP
+    from tfklgan.reproduce import report
+    text = report.ranking_text(ranking, table.plan)
+    assert "takes only" in text and "gives no interval" in text and "95% bootstrap" not in text

@@ -19,12 +19,14 @@ to be 95%; Bonferroni's 1 - alpha/m intervals would be).
 
 import dataclasses
 import math
-from typing import Dict, List, Tuple
+import warnings
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import scipy.stats
 
 from tfklgan import fingerprint
+from tfklgan.reproduce import power as power_lib
 from tfklgan.reproduce.design import AFTER
 from tfklgan.reproduce.stats import kendall_tau, mean_std
 
@@ -144,35 +146,71 @@ class ContrastResult:
     p: float
     adjusted_p: float
     verdict: str
+    duplicate_of: Optional[str] = None  # the label of the contrast it repeats
 
 
-def verdict_of(contrast, rejected, mean):
-    """"held" (rejected, in the predicted direction), "reversed" (rejected,
-    against it), "nonzero (...)" (rejected, no prediction) or "not shown"."""
-    if not rejected:
-        return "not shown"
-    sign = 1 if mean > 0 else -1
-    if contrast.expect is None:
-        return f"nonzero ({'positive' if sign > 0 else 'negative'})"
-    return "held" if sign == contrast.expect else "reversed"
+VERDICTS = ("held", "reversed", "equivalent", "inconclusive")
+RULE = ("a declared contrast is held where Holm rejects it in the sign the claim predicts "
+        "(where none is predicted: held, with the sign found), reversed where Holm rejects "
+        "it in the other sign, equivalent where it is not rejected and its Holm-level "
+        "interval lies inside its declared margin, else inconclusive; a bar is held where "
+        "the 95% t interval of the cell's mean lies inside it, reversed where it lies "
+        "outside, else inconclusive; the ranking is held where the exact test of Kendall's "
+        "tau on the cell means rejects independence (one-sided, tau > 0) at alpha.")
 
 
-def test_contrasts(contrasts, blocks, alpha):
-    """Each contrast paired over `blocks`, Holm-corrected together."""
+def verdict_of(contrast, rejected, mean, interval=None):
+    """"held", "held (positive)" / "held (negative)" where no sign was
+    predicted, "reversed", "equivalent" (not rejected, the interval inside
+    the declared margin) or "inconclusive"."""
+    if rejected:
+        sign = 1 if mean > 0 else -1
+        if contrast.expect is None:
+            return f"held ({'positive' if sign > 0 else 'negative'})"
+        return "held" if sign == contrast.expect else "reversed"
+    margin = contrast.margin
+    if margin and interval and -margin < interval[0] and interval[1] < margin:
+        return "equivalent"
+    return "inconclusive"
+
+
+def _p_value(values, test):
+    if test == "sign_flip" and len(values) >= 1:
+        return power_lib.sign_flip_p(values)
+    return paired(values, 0.95)[2]
+
+
+def test_contrasts(contrasts, blocks, alpha, test="t"):
+    """Each distinct contrast paired over `blocks` and Holm-corrected with the
+    others (a contrast that repeats an earlier one's test, as an older plan
+    may hold, is reported with that one's result and counted once). `test`:
+    "t" or "sign_flip" for the p-values; the intervals are Student's t."""
+    first = {}
+    for i, c in enumerate(contrasts):
+        first.setdefault(c.test_key(), i)
+    distinct = sorted(set(first.values()))
     found = [contrast_values(c, blocks) for c in contrasts]
-    raw = [paired([v for _, v in f], 1 - alpha)[2] for f in found]
-    testable = [i for i, p in enumerate(raw) if math.isfinite(p)]
+    raw = {i: _p_value([v for _, v in found[i]], test) if len(found[i]) > 1 else float("nan")
+           for i in distinct}
+    testable = [i for i in distinct if math.isfinite(raw[i])]
     adjusted, rejected = holm([raw[i] for i in testable], alpha)
     levels = holm_levels([raw[i] for i in testable], alpha)
     results = []
     for i, (contrast, pairs) in enumerate(zip(contrasts, found, strict=True)):
         values = [v for _, v in pairs]
-        if i in testable:
+        origin = first[contrast.test_key()]
+        if origin != i:
+            result = dataclasses.replace(results[origin], contrast=contrast,
+                                         duplicate_of=contrasts[origin].label)
+            result.values = [v for _, v in pairs]
+            result.mean = float(np.mean(values))
+            results.append(result)
+        elif i in testable:
             k = testable.index(i)
-            mean, interval, p = paired(values, levels[k])
-            verdict = verdict_of(contrast, rejected[k], mean)
+            mean, interval, _ = paired(values, levels[k])
+            verdict = verdict_of(contrast, rejected[k], mean, interval)
             results.append(ContrastResult(contrast, [b.label for b, _ in pairs], values, mean,
-                                          interval, levels[k], p, adjusted[k], verdict))
+                                          interval, levels[k], raw[i], adjusted[k], verdict))
         else:
             mean = float(np.mean(values)) if values else float("nan")
             results.append(ContrastResult(contrast, [b.label for b, _ in pairs], values, mean,
@@ -181,25 +219,50 @@ def test_contrasts(contrasts, blocks, alpha):
     return results
 
 
-def tau_interval(table, blocks, metric, level=0.95, resamples=10_000, seed=0):
-    """(tau, (low, high), cells): Kendall's tau between the paper's cell means
-    and ours over the cells with a paper value, and its percentile bootstrap
-    interval over blocks (blocks drawn with replacement; with few blocks there
-    are few distinct draws, and the interval is coarse)."""
+@dataclasses.dataclass
+class Ranking:
+    """Kendall's tau between the paper's cell means and ours, the exact
+    one-sided p of independence (scipy's exact Kendall test on the cell
+    means), and the bootstrap over blocks: its interval and how many distinct
+    values it took (with few blocks, few: then it is no interval)."""
+    tau: float
+    p: float
+    interval: Tuple[float, float]
+    distinct: int
+    cells: int
+    verdict: str
+
+
+# a bootstrap that takes fewer distinct values than this gives no interval
+MIN_DISTINCT_BOOTSTRAP = 20
+
+
+def tau_interval(table, blocks, metric, alpha=0.05, level=0.95, resamples=10_000, seed=0):
+    """The Ranking of the cells with a paper value over `blocks` (blocks
+    drawn with replacement for the bootstrap)."""
+    nan = float("nan")
     cells = [c for c in table.cells if math.isfinite(c.paper.get(metric, (math.nan,))[0])
              and all(b.has([(c.method, c.column)]) for b in blocks)]
     if len(cells) < 2 or len(blocks) < 2:
-        return float("nan"), (float("nan"),) * 2, len(cells)
+        return Ranking(nan, nan, (nan, nan), 0, len(cells), "too few blocks")
     paper = [c.paper[metric][0] for c in cells]
     scores = np.array([[b.runs[(c.method, c.column)].score(metric) for c in cells]
                        for b in blocks])
-    tau = kendall_tau(paper, scores.mean(axis=0))
+    means = scores.mean(axis=0)
+    tau = kendall_tau(paper, means)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = scipy.stats.kendalltau(paper, means, alternative="greater",
+                                       method="exact" if len(set(means)) == len(means)
+                                       and len(set(paper)) == len(paper) else "auto")
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(blocks), size=(resamples, len(blocks)))
     taus = np.array([kendall_tau(paper, scores[d].mean(axis=0)) for d in draws])
     taus = taus[np.isfinite(taus)]
     low, high = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
-    return tau, (float(low), float(high)), len(cells)
+    p = float(exact.pvalue)
+    return Ranking(tau, p, (float(low), float(high)), len(np.unique(taus.round(12))),
+                   len(cells), "held" if p < alpha else "inconclusive")
 
 
 def interval_of_mean(values, level=0.95):
@@ -212,28 +275,33 @@ def interval_of_mean(values, level=0.95):
     return mean, (mean - half, mean + half)
 
 
-def bar_verdicts(table, blocks, bar):
-    """The best cell (lowest or highest mean of the bar's first metric) and, per
-    limit, (metric, op, value, mean, interval, "met" | "not met" | "undecided"):
-    met where the whole 95% interval of the mean is inside the limit, not met
-    where it is wholly outside."""
+def bar_verdicts(table, blocks, bar, declared_cell=None):
+    """(cell, picked, rows): the cell held against the bar, whether it was
+    picked from these runs (the best mean of the bar's first metric, where the
+    plan declares no cell: biased toward the bar), and per limit (metric, op,
+    value, mean, interval, "held" | "reversed" | "inconclusive"): held where
+    the whole 95% interval of the mean is inside the limit, reversed where it
+    is wholly outside."""
     from tfklgan.reproduce.stats import HIGHER_IS_BETTER
     first = bar[0][0]
     cells = [(c.method, c.column) for c in table.cells if all(b.has([(c.method, c.column)])
                                                               for b in blocks)]
     if not cells or len(blocks) < 2:
-        return None, []
-    means = {cell: np.mean([b.runs[cell].score(first) for b in blocks]) for cell in cells}
-    pick = max if HIGHER_IS_BETTER[first] else min
-    best = pick(cells, key=lambda cell: means[cell])
+        return None, False, []
+    if declared_cell is not None:
+        best, picked = tuple(declared_cell), False
+    else:
+        means = {cell: np.mean([b.runs[cell].score(first) for b in blocks]) for cell in cells}
+        pick = max if HIGHER_IS_BETTER[first] else min
+        best, picked = pick(cells, key=lambda cell: means[cell]), True
     rows = []
     for metric, op, limit in bar:
         mean, (low, high) = interval_of_mean([b.runs[best].score(metric) for b in blocks])
         inside = (high <= limit) if op == "<=" else (low >= limit)
         outside = (low > limit) if op == "<=" else (high < limit)
         rows.append((metric, op, limit, mean, (low, high),
-                     "met" if inside else "not met" if outside else "undecided"))
-    return best, rows
+                     "held" if inside else "reversed" if outside else "inconclusive"))
+    return best, picked, rows
 
 
 @dataclasses.dataclass
@@ -271,7 +339,7 @@ def analyse(table, plan, declaration, records):
     # cells (parts of split seeds too): all of it is exploratory
     in_seeds = [b for b in blocks if b.seed in order]
     confirmatory = test_contrasts(plan.contrasts, in_seeds if status == "exploratory"
-                                  else declared_blocks, plan.alpha)
+                                  else declared_blocks, plan.alpha, plan.test)
     if status != "complete":
         for result in confirmatory:
             result.verdict = ("exploratory" if status == "exploratory"
@@ -281,8 +349,9 @@ def analyse(table, plan, declaration, records):
     for result in exploratory:
         if result.verdict != "too few blocks":
             result.verdict = "exploratory"
-    ranking = (tau_interval(table, declared_blocks, plan.ranking) if plan.ranking
+    ranking = (tau_interval(table, declared_blocks, plan.ranking, plan.alpha) if plan.ranking
                else None)
-    bar = bar_verdicts(table, declared_blocks, plan.bar) if plan.bar else None
+    bar = (bar_verdicts(table, declared_blocks, plan.bar, plan.bar_cell) if plan.bar
+           else None)
     return Analysis(status, plan, declaration, blocks, declared_blocks, extra, confirmatory,
                     exploratory, ranking, bar)

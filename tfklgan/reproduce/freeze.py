@@ -37,6 +37,20 @@ def resolved_settings(config):
     return _plain(settings)
 
 
+# How often a run logs, samples and checkpoints: not what it trains.
+CADENCE = ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
+
+
+def training_settings(config):
+    """The settings that decide what a run trains ({setting: value}): all but
+    its location, seed, cadence and evaluation section. Two runs of two
+    studies with equal training settings trained the same cell."""
+    from tfklgan.config import FLAT_NAMES
+    return _plain({k: v for k, v in config.flat().items()
+                   if k not in LOCATION and k not in CADENCE
+                   and FLAT_NAMES[k][0] != "evaluation"})
+
+
 def digest(value):
     """sha256 of a JSON value in canonical form (sorted keys, no spaces)."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))

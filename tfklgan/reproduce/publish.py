@@ -15,10 +15,11 @@ plan gets the table's plan (a plan written after the runs says so itself).
 import os
 import shutil
 
-from tfklgan.reproduce import design, records
+from tfklgan.reproduce import design, freeze, records
 from tfklgan.reproduce.report import grid_name, write_table
 from tfklgan.reproduce.runner import finished_runs, planned_runs
 from tfklgan.reproduce.tables import TABLES
+from tfklgan.run_directory import read_settings
 
 RECORDS = ("config.json", "run.json", "metrics.csv", "eval.csv")
 
@@ -106,6 +107,35 @@ def publish(table_name, options, published_dir, relative_to=None):
             declaration = design.write(table_dir, plan, options.protocol,
                                        *records.source_commit())
         write_table(table, results, table_dir, options.protocol,
-                    design.analysed(plan, table.plan), declaration)
+                    design.analysed(plan, table.plan), declaration,
+                    shared=shared_cells(table_name, published_dir))
     return table_dir, new
+
+
+def _cells_by_training(name, folder):
+    """{training-settings digest: (cell key, [RunRecord])} of a published table."""
+    found = {}
+    for record in finished_runs(TABLES[name], folder):
+        config = read_settings(records.run_dir(folder, record, record.seed))
+        if config is None:
+            continue
+        key = freeze.digest(freeze.training_settings(config))
+        found.setdefault(key, (record.cell_key, []))[1].append(record)
+    return found
+
+
+def shared_cells(table_name, published_dir):
+    """[(cell key, other study, other cell key, [RunRecord])]: the runs of other
+    published studies that trained one of this table's cells (equal training
+    settings: freeze.training_settings), in TABLES' order."""
+    mine = _cells_by_training(table_name, os.path.join(published_dir, table_name))
+    shared = []
+    for other in TABLES:
+        folder = os.path.join(published_dir, other)
+        if other == table_name or not os.path.isdir(os.path.join(folder, "runs")):
+            continue
+        for key, (other_cell, runs) in _cells_by_training(other, folder).items():
+            if key in mine:
+                shared.append((mine[key][0], other, other_cell, runs))
+    return shared
 

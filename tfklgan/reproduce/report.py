@@ -14,9 +14,15 @@ from tfklgan import fingerprint
 from tfklgan.evaluation.protocol import values_of
 from tfklgan.evaluation.scores import SCORES
 from tfklgan.reproduce import analysis as analysis_lib
-from tfklgan.reproduce.design import AFTER
+from tfklgan.reproduce.design import AFTER, UNSIZED
 from tfklgan.reproduce.records import run_name
-from tfklgan.reproduce.stats import HIGHER_IS_BETTER, kendall_tau, mean_std, ranks
+from tfklgan.reproduce.stats import (
+    HIGHER_IS_BETTER,
+    kendall_tau,
+    mean_std,
+    ranks,
+    welch_difference,
+)
 
 
 def fmt(mean, std):
@@ -58,10 +64,12 @@ def _settings_text(results):
             f"{'/'.join(sorted({x['split'] for x in real}))} split{scored_as}.")
 
 
-def write_table(table, results, out_dir, protocol_name, plan, declaration):
+def write_table(table, results, out_dir, protocol_name, plan, declaration, shared=()):
     """table.md, table.csv, plots and grids from the run records (RunRecord),
     analysed by `plan` (declared as `declaration` says; None: not stored);
-    returns the (method, column, metric, paper, ours, n) summary rows."""
+    `shared`: runs of other studies that trained one of its cells
+    (publish.shared_cells). Returns the (method, column, metric, paper, ours,
+    n) summary rows."""
     title = f"{table.title} ({f'{protocol_name} protocol' if protocol_name else 'ad hoc'})"
     lines = [f"# {title}", "", f"Ours: {_settings_text(results)} {table.note}", ""]
     table_lines, summary = main_table_lines(table, results)
@@ -69,6 +77,8 @@ def write_table(table, results, out_dir, protocol_name, plan, declaration):
     lines += _ranking_lines(table, summary)
     study = analysis_lib.analyse(table, plan, declaration, results)
     lines += study_lines(study)
+    lines += shared_cell_lines(table, results, shared, study)
+    lines += limitation_lines(table, results)
     lines += _fidelity_diversity_lines(table, results)
     lines += ["", _machines_line(results)]
     with open(os.path.join(out_dir, "table.md"), "w") as handle:
@@ -77,7 +87,7 @@ def write_table(table, results, out_dir, protocol_name, plan, declaration):
         writer = csv.writer(handle)
         writer.writerow(["method", "column", "seed", "steps", *SCORES, "train_images",
                          "width", "batch_size", "generated", "real", "feature_network",
-                         "fingerprint"])
+                         "fingerprint", "resumed_at_step"])
         for r in results:
             settings = r.settings
             writer.writerow([r.method, r.column, r.seed, r.steps,
@@ -86,7 +96,7 @@ def write_table(table, results, out_dir, protocol_name, plan, declaration):
                              settings.get("batch_size", ""), r.protocol["generated_count"],
                              r.protocol["real"]["count"],
                              r.protocol["feature_network_identity"],
-                             fingerprint.text(r.fingerprint())])
+                             fingerprint.text(r.fingerprint()), r.timed_from_step or ""])
     _plots(results, out_dir, table.curves_by)
     _grids(results, out_dir)
     write_hparams(results, os.path.join(out_dir, "hparams"))
@@ -184,6 +194,74 @@ def _read_summary(path):
         return None
 
 
+def limitation_lines(table, results):
+    """What the table cannot show (its declared limitations) and which runs
+    were resumed mid-run (a resumed run on the same fingerprint ends as an
+    uninterrupted one; on another it is a run of two machines)."""
+    lines = []
+    if table.limitations:
+        lines += ["", "## Limitations", ""] + [f"- {text}" for text in table.limitations]
+    resumed = [r for r in results if r.timed_from_step]
+    if resumed:
+        lines += ["", f"Resumed mid-run ({len(resumed)} of {len(results)} runs; each run's "
+                      "run.json lists its resumes and their fingerprints): " + "; ".join(
+                          f"{r.method}, {r.column}, seed {r.seed} at step {r.timed_from_step}"
+                          for r in resumed) + "."]
+    return lines
+
+
+def shared_cell_lines(table, results, shared, study):
+    """The cells that other published studies trained too (equal training
+    settings): each study's mean, their Welch difference and the pooled
+    estimate over every run; and the bar on runs not used to pick its cell."""
+    if not shared:
+        return []
+    lines = ["", "## The same cell in other studies (exploratory)", "",
+             "Runs of other studies with the same training settings (flagfile, protocol, "
+             "overrides; seeds and scoring aside). Pooled: the mean and 95% t interval over "
+             "every run of both, each run one seed.", "",
+             "| cell | this study | other study (its cell) | difference (Welch p) | pooled |",
+             "|---|---|---|---|---|"]
+    metric = table.metrics[0]
+    for cell, other, other_cell, runs in shared:
+        here = [r.score(metric) for r in results if r.cell_key == cell]
+        there = [r.score(metric) for r in runs]
+        difference, _, p = welch_difference(here, there)
+        mean, (low, high) = analysis_lib.interval_of_mean(here + there)
+        lines.append(f"| {cell[0]}, {cell[1]} | {fmt(*mean_std(here))} (n={len(here)}) | "
+                     f"{fmt(*mean_std(there))} (n={len(there)}; `{other}`: {other_cell[1]}, "
+                     f"scored as {'/'.join(sorted({values_of(r.protocol) for r in runs}))}) "
+                     f"| {difference:+.1f} (p {p:.2g}) | {mean:.1f} (95% {low:.1f} to "
+                     f"{high:.1f}, n={len(here) + len(there)}) |")
+    by_cell = {}
+    for cell, _, _, runs in shared:
+        by_cell.setdefault(cell, []).extend(r.score(metric) for r in runs)
+    for cell, there in by_cell.items():
+        if len({other for c, other, _, _ in shared if c == cell}) > 1:
+            here = [r.score(metric) for r in results if r.cell_key == cell]
+            mean, (low, high) = analysis_lib.interval_of_mean(here + there)
+            lines.append(f"| {cell[0]}, {cell[1]} | {fmt(*mean_std(here))} (n={len(here)}) | "
+                         f"every other study above: {fmt(*mean_std(there))} (n={len(there)}) "
+                         f"| | {mean:.1f} (95% {low:.1f} to {high:.1f}, "
+                         f"n={len(here) + len(there)}) |")
+    if study.bar and study.bar[0] and study.bar[1]:
+        best, _, rows = study.bar
+        others = [(other, runs) for cell, other, _, runs in shared if cell == best]
+        for other, runs in others:
+            parts = []
+            for metric_name, op, limit, *_ in rows:
+                mean, (low, high) = analysis_lib.interval_of_mean(
+                    [r.score(metric_name) for r in runs])
+                inside = (high <= limit) if op == "<=" else (low >= limit)
+                outside = (low > limit) if op == "<=" else (high < limit)
+                verdict = "held" if inside else "reversed" if outside else "inconclusive"
+                parts.append(f"{metric_name} {mean:.3g} (95% {low:.3g} to {high:.3g}) {op} "
+                             f"{limit:g}: {verdict}")
+            lines += ["", f"The bar on the runs of `{other}` ({len(runs)}), which did not pick "
+                          f"the cell ({best[0]}, {best[1]}): " + "; ".join(parts) + "."]
+    return lines
+
+
 PRDC = ("precision", "recall", "density", "coverage")
 
 
@@ -252,8 +330,9 @@ def _number(value, metric):
 
 
 def plan_lines(plan, declaration):
-    """The plan as the report states it: when it was declared, its blocks,
-    contrasts, correction and what decides each verdict."""
+    """The plan as the report states it: when it was declared, its purpose
+    and sizing, its blocks, contrasts, correction and the rules of its
+    verdicts."""
     if plan.written == AFTER:
         when = ("written after the runs: every result below is exploratory, a "
                 "hypothesis for a study declared before its runs")
@@ -265,25 +344,52 @@ def plan_lines(plan, declaration):
         when = "declared before the runs (not yet stored with a run)"
     spares = (f"; spare seeds {', '.join(map(str, plan.spare_seeds))} stand in, in order, for "
               "blocks abandoned because their machine changed" if plan.spare_seeds else "")
+    distinct = len({c.test_key() for c in plan.contrasts})
+    repeats = (f" ({len(plan.contrasts) - distinct} of the {len(plan.contrasts)} declared "
+               "repeat another's test and are counted once)" if distinct < len(plan.contrasts)
+               else "")
     lines = ["", f"## Plan ({when})", "",
              f"- Blocks: n = {plan.n}, seeds {', '.join(map(str, plan.seeds))}{spares}. A "
              "block is one seed's runs of every cell on one kernel fingerprint.",
-             f"- Correction: {plan.correction.capitalize()} across the {len(plan.contrasts)} "
-             f"declared contrasts, family-wise alpha = {plan.alpha:g}."]
+             f"- Correction: {plan.correction.capitalize()} across the {distinct} distinct "
+             f"declared contrast{'' if distinct == 1 else 's'}{repeats}, family-wise alpha = {plan.alpha:g}; "
+             f"{'paired t-test' if plan.test == 't' else 'exact sign-flip test'} per contrast."]
+    lines += sizing_lines(plan)
     for c in plan.contrasts:
         expect = {None: "no direction predicted", -1: "predicted negative",
                   1: "predicted positive"}[c.expect]
-        lines.append(f"- Contrast: {c.label}: {c.text()} ({c.metric}; {expect}).")
+        margin = f"; equivalence margin ±{c.margin:g}" if c.margin else ""
+        lines.append(f"- Contrast: {c.label}: {c.text()} ({c.metric}; {expect}{margin}).")
     if plan.ranking:
-        lines.append(f"- Ranking: Kendall's tau between the paper's {plan.ranking} and ours "
-                     "over the cells with a paper value, 95% percentile bootstrap over "
-                     "blocks (outside the Holm family).")
+        lines.append(f"- Ranking: Kendall's tau between the paper's {plan.ranking} and our cell "
+                     "means over the cells with a paper value; exact one-sided test of "
+                     "independence on the cell means (outside the Holm family).")
     if plan.bar:
-        lines.append("- Bar of the best cell: " + ", ".join(f"{m} {op} {v:g}"
-                                                           for m, op, v in plan.bar) + ".")
-    lines.append(f"- Verdicts: {plan.decision}")
+        cell = (f"the declared cell ({plan.bar_cell[0]}, {plan.bar_cell[1]})" if plan.bar_cell
+                else "the best cell, picked from the same runs")
+        lines.append(f"- Bar of {cell}: " + ", ".join(f"{m} {op} {v:g}"
+                                                     for m, op, v in plan.bar) + ".")
+    lines.append(f"- Verdicts: {analysis_lib.RULE}")
+    if plan.decision != analysis_lib.RULE:
+        lines.append(f"- The plan's own words for its verdicts (recomputed here under the "
+                     f"rule above): {plan.decision}")
     if plan.note:
         lines.append(f"- {plan.note}")
+    return lines
+
+
+def sizing_lines(plan):
+    """The plan's purpose and, for a sized plan, each primary contrast's power."""
+    if plan.purpose == UNSIZED:
+        return ["- Sizing: none. Its n was not chosen by a power analysis (declared before "
+                "plans stated their power), so an inconclusive verdict cannot tell an absent "
+                "effect from one too small for its blocks to see."]
+    lines = [f"- Purpose: {plan.purpose}; target power {plan.power:g} at Holm's first level "
+             f"{plan.first_alpha:.3g}."]
+    for c, power, needed in plan.sizing():
+        lines.append(f"- Sized: {c.label}: smallest effect of interest {c.effect:g}, sd "
+                     f"{c.sd:g} ({c.sd_source or 'source not stated'}); power {power:.2f} at "
+                     f"n = {plan.n} (it needs {needed}).")
     return lines
 
 
@@ -321,10 +427,28 @@ def contrast_table(results, withhold=False):
         adjusted = f"{r.adjusted_p:.2g}" if math.isfinite(r.adjusted_p) else "n/a"
         if withhold:
             interval = p = adjusted = "withheld"
-        lines.append(f"| {r.contrast.label} ({metric}) | {len(r.values)} | {per_block} | "
+        label = r.contrast.label + (f" (the same test as {r.duplicate_of!r}: counted once)"
+                                    if r.duplicate_of else "")
+        lines.append(f"| {label} ({metric}) | {len(r.values)} | {per_block} | "
                      f"{_number(r.mean, metric)} | {interval} | {p} | {adjusted} | "
                      f"{r.verdict} |")
     return lines
+
+
+def ranking_text(ranking, plan):
+    """Kendall's tau, its exact test and what the bootstrap over blocks gives."""
+    if not math.isfinite(ranking.tau):
+        return f"Kendall's tau of the paper's {plan.ranking} ranking and ours: n/a (too few " \
+               "blocks or cells)."
+    if ranking.distinct < analysis_lib.MIN_DISTINCT_BOOTSTRAP:
+        spread = (f"the bootstrap over {plan.n} blocks takes only {ranking.distinct} distinct "
+                  "values, so it gives no interval")
+    else:
+        spread = (f"95% bootstrap over blocks {ranking.interval[0]:.2f} to "
+                  f"{ranking.interval[1]:.2f}")
+    return (f"Kendall's tau of the paper's {plan.ranking} ranking and our cell means over "
+            f"the analysed blocks: {ranking.tau:.2f} ({ranking.cells} cells); exact one-sided "
+            f"p = {ranking.p:.2g}: {ranking.verdict}; {spread}.")
 
 
 def study_lines(study):
@@ -342,14 +466,12 @@ def study_lines(study):
               "contrast, so it excludes 0 exactly when Holm rejects.", ""]
     lines += contrast_table(study.confirmatory, withhold=study.status == "incomplete")
     if study.ranking:
-        tau, (low, high), count = study.ranking
-        text = (f"{tau:.2f} (95% bootstrap over blocks {low:.2f} to {high:.2f}, {count} cells)"
-                if math.isfinite(low) else "n/a (too few blocks or cells)")
-        lines += ["", f"Kendall's tau of the paper's {plan.ranking} ranking and ours over the "
-                      f"analysed blocks: {text}."]
+        lines += ["", ranking_text(study.ranking, plan)]
     if study.bar and study.bar[0]:
-        (method, column), rows = study.bar
-        lines += ["", f"Best cell ({method}, {column}) against the bar: " + "; ".join(
+        (method, column), picked, rows = study.bar
+        how = (" (picked as the best from these same runs, so its mean is biased toward the "
+               "bar: an exploratory reading)" if picked else " (declared before the runs)")
+        lines += ["", f"Cell ({method}, {column}) against the bar{how}: " + "; ".join(
             f"{m} {mean:.3g} (95% {low:.3g} to {high:.3g}) {op} {v:g}: {verdict}"
             for m, op, v, mean, (low, high), verdict in rows) + "."]
     if study.exploratory:

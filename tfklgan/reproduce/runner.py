@@ -20,7 +20,7 @@ from tfklgan.cli import config_from_flagfile
 from tfklgan.evaluation.protocol import values_of
 from tfklgan.evaluation.scores import SCORES
 from tfklgan.evaluation.training import evaluation_setup, score_gan
-from tfklgan.reproduce import design, records
+from tfklgan.reproduce import design, freeze, records
 from tfklgan.reproduce.protocols import PROTOCOLS, cap_onednn_isa
 from tfklgan.reproduce.records import RunRecord, StopWatch, run_dir
 from tfklgan.reproduce.report import write_table
@@ -373,11 +373,39 @@ class _Blocks:
         if not finished:
             if self.declaration is None:
                 self.declaration = design.write(self.out_dir, self.plan, self.options.protocol,
-                                                self.commit, self.dirty)
+                                                self.commit, self.dirty,
+                                                resolved=self._resolved_cells())
+            self._check_frozen(cell, seed, folder)
             claim_block(self.out_dir, seed, self.commit, self.dirty)
             self.progress.starting(cell, seed)
         self.results.append(run_cell(cell, seed, self.options, folder, self.table_name))
         self.progress.trained += not finished
+
+    def _resolved(self, cell, seed, folder):
+        config = cell_config(cell, seed, self.options, folder, self.table_name)
+        return freeze.resolved_settings(config.validate())
+
+    def _resolved_cells(self):
+        """{cell label: resolved settings} of every cell of the table (the
+        plan's first seed stands for all: the seed is not part of them)."""
+        table = TABLES[self.table_name]
+        return {cell_label(cell): self._resolved(cell, self.plan.seeds[0], self.out_dir)
+                for cell in table.cells}
+
+    def _check_frozen(self, cell, seed, folder):
+        """Refuses a run whose resolved settings differ from the declared ones
+        (plans declared before settings were frozen have none to check)."""
+        declared = (self.declaration or {}).get("resolved")
+        if declared is None:
+            return
+        freeze.check(cell_label(cell), declared.get(cell_label(cell), {}),
+                     self._resolved(cell, seed, folder),
+                     os.path.join(self.out_dir, design.PLAN_FILE))
+
+
+def cell_label(cell):
+    """"klgan, with MBD": a cell's name in a plan's frozen settings."""
+    return f"{cell.method}, {cell.column}"
 
 
 class Progress:
