@@ -354,6 +354,14 @@ def test_power_and_blocks_needed_equal_statsmodels():
                                                          power=0.8))
         assert power.paired_t_power(effect, sd, needed, alpha) >= 0.8
         assert power.paired_t_power(effect, sd, needed - 1, alpha) < 0.8
+    # far in the tails SciPy's noncentral t gives nan (Table I long's KL-GAN with MBD
+    # against R1-GAN: -66.2, sd 12.5, 3 blocks at 0.05/13); the integral takes over
+    rng = np.random.default_rng(0)
+    z, v = rng.standard_normal(400_000), rng.chisquare(2, 400_000)
+    t = (z + 66.2 / 12.5 * math.sqrt(3)) / np.sqrt(v / 2)
+    simulated = np.mean(np.abs(t) > scipy.stats.t.ppf(1 - 0.05 / 26, 2))
+    assert power.paired_t_power(-66.2, 12.5, 3, 0.05 / 13) == pytest.approx(simulated, abs=0.005)
+    assert power.blocks_for_power(-66.2, 12.5, 0.05 / 13, 0.8) == 4
 
 
 def test_the_sign_flip_test_is_exact_and_refused_where_it_cannot_reach_alpha():

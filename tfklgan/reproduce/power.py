@@ -17,6 +17,7 @@ import itertools
 import math
 
 import numpy as np
+import scipy.integrate
 import scipy.stats
 
 TESTS = ("t", "sign_flip")
@@ -29,8 +30,24 @@ def paired_t_power(effect, sd, n, alpha):
     df = n - 1
     noncentrality = abs(effect) / sd * math.sqrt(n)
     critical = scipy.stats.t.ppf(1 - alpha / 2, df)
-    return float(scipy.stats.nct.sf(critical, df, noncentrality)
-                 + scipy.stats.nct.cdf(-critical, df, noncentrality))
+    power = (scipy.stats.nct.sf(critical, df, noncentrality)
+             + scipy.stats.nct.cdf(-critical, df, noncentrality))
+    if not math.isfinite(power):  # SciPy's noncentral t fails far in its tails
+        power = _power_by_integration(critical, df, noncentrality)
+    return float(min(1.0, max(0.0, power)))
+
+
+def _power_by_integration(critical, df, noncentrality):
+    """P(|T| > critical) for T = (Z + noncentrality) / sqrt(V / df), Z normal
+    and V chi-squared with df degrees of freedom: the normal tails integrated
+    over V's density."""
+    def tails(v):
+        scale = critical * math.sqrt(v / df)
+        return ((scipy.stats.norm.sf(scale - noncentrality)
+                 + scipy.stats.norm.cdf(-scale - noncentrality))
+                * scipy.stats.chi2.pdf(v, df))
+    value, _ = scipy.integrate.quad(tails, 0, math.inf, limit=200)
+    return value
 
 
 def blocks_for_power(effect, sd, alpha, power, most=10_000):
