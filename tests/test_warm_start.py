@@ -118,3 +118,13 @@ def test_an_export_without_weight_shapes_of_another_network_is_refused_in_one_li
     assert "export its run again" in message
     # the same export, of the same network, still starts a run
     assert initialise_from(build_gan(tiny_config(tmp_path)), str(old))["kind"] == "export"
+
+
+def test_a_run_started_from_an_export_says_d_starts_fresh(tmp_path, source, capsys):
+    from tfklgan.training import train
+    run, export = source
+    train(tiny_config(tmp_path / "from_export", init_from=export, steps=1))
+    assert (f"note: --init_from={export} is a generator export, so D starts from fresh "
+            "weights") in capsys.readouterr().err
+    train(tiny_config(tmp_path / "from_run", init_from=run, steps=1))
+    assert "D starts from fresh weights" not in capsys.readouterr().err

@@ -82,11 +82,14 @@ def translation(images, u, ratio=TRANSLATION_RATIO):
 
 
 def cutout(images, u, ratio=CUTOUT_RATIO):
-    """Zero a square of side ratio x size centred anywhere; u [n, 2] in [0, 1)."""
+    """Zero a square of side ratio x size centred anywhere; u [n, 2] in [0, 1).
+    The centre is drawn from 0..H - 1, and from 0..H where the square's side is
+    even (as DiffAugment's reference draws it: the square's centre pixel is
+    then the lower-right of its middle four)."""
     height, width = images.shape[1], images.shape[2]
     ch, cw = int(height * ratio + 0.5), int(width * ratio + 0.5)
-    cy = tf.cast(tf.floor(u[:, 0] * height), tf.int32)
-    cx = tf.cast(tf.floor(u[:, 1] * width), tf.int32)
+    cy = tf.cast(tf.floor(u[:, 0] * (height + 1 - ch % 2)), tf.int32)
+    cx = tf.cast(tf.floor(u[:, 1] * (width + 1 - cw % 2)), tf.int32)
     rows = tf.range(height)[None, :] - (cy[:, None] - ch // 2)   # [n, H]
     cols = tf.range(width)[None, :] - (cx[:, None] - cw // 2)    # [n, W]
     inside_rows = (rows >= 0) & (rows < ch)
@@ -96,7 +99,11 @@ def cutout(images, u, ratio=CUTOUT_RATIO):
 
 
 def xflip(images, u):
-    """Mirror left-right where u[:, 0] < 0.5 (the flip of ADA's pixel blitting)."""
+    """Mirror left-right where u[:, 0] < 0.5: ADA's x-flip draws whether to
+    flip (i = floor(2u)) inside its p gate, so an image is mirrored with
+    probability p / 2 and a mirrored image is never likelier than the
+    original (flipping every gated image, rate p, leaks mirrored images into
+    G at p > 0.5)."""
     flip = tf.cast(u[:, 0] < 0.5, images.dtype)[:, None, None, None]
     return flip * tf.reverse(images, axis=[2]) + (1.0 - flip) * images
 
@@ -108,7 +115,7 @@ APPLY = {"color": color, "translation": translation, "cutout": cutout}
 # p. Here over this module's differentiable transforms, not ADA's full
 # pipeline of 18 (no rotations, scalings or hue); every one of them is
 # "leaking-free" in the paper's sense only for p < 1.
-ADA_TRANSFORMS = {"xflip": (xflip, 0), "translation": (translation, 2),
+ADA_TRANSFORMS = {"xflip": (xflip, 1), "translation": (translation, 2),
                   "color": (color, 3), "cutout": (cutout, 2)}
 ADA_DRAWS = sum(1 + count for _, count in ADA_TRANSFORMS.values())
 
@@ -120,9 +127,7 @@ def adaptive_augment(images, draws, p):
     start = 0
     for transform, count in ADA_TRANSFORMS.values():
         gate = tf.cast(draws[:, start] < tf.cast(p, draws.dtype), images.dtype)
-        params = draws[:, start + 1:start + 1 + count] if count else tf.zeros_like(
-            draws[:, start:start + 1])
-        changed = transform(images, params)
+        changed = transform(images, draws[:, start + 1:start + 1 + count])
         gate = gate[:, None, None, None]
         images = gate * changed + (1.0 - gate) * images
         start += 1 + count
@@ -133,11 +138,12 @@ def ada_adjust(p, sign_sum, count, target, speed_images):
     """ADA's controller: the overfitting heuristic r_t = E[sign(D(real))] over
     the `count` real images since the last adjustment (`sign_sum` the sum of
     their signs), and p moved by count / speed_images towards more
-    augmentation where r_t > target, less where below, clipped to [0, 1];
-    returns (p, r_t)."""
+    augmentation where r_t > target, less where below, clipped at 0 only (as
+    the reference: p above 1 applies every transform and keeps a margin before
+    the controller lowers it again); returns (p, r_t)."""
     r_t = sign_sum / tf.maximum(count, 1.0)
     step = tf.sign(r_t - target) * count / speed_images
-    return tf.clip_by_value(p + step, 0.0, 1.0), r_t
+    return tf.maximum(p + step, 0.0), r_t
 
 
 def diff_augment(images, draws, policy=DEFAULT_POLICY):

@@ -236,8 +236,16 @@ class ObjectiveConfig:
                 problems.append("--augment=ada needs D's logit (its heuristic is the sign of "
                                 "D's output on real images); KL-GAN's D emits features: use "
                                 "--augment=diffaugment")
+            if self.method in ("wgan", "wgan_gp"):
+                problems.append(f"--augment=ada with --method={self.method}: a critic's output "
+                                "shifts by any constant, so the sign of D(real) that drives "
+                                "ADA's heuristic means nothing there; use --augment=diffaugment")
             if self.ada_interval < 1 or self.ada_speed_images <= 0:
                 problems.append("--ada_interval must be >= 1 and --ada_speed_images > 0")
+            if not -1.0 < self.ada_target < 1.0:
+                problems.append(f"--ada_target={self.ada_target:g} is outside (-1, 1), the range "
+                                "of E[sign(D(real))], so p could never move; ADA's paper "
+                                "uses 0.6")
         if self.reuse_generated and (self.method == "klgan" or not self.generator_first):
             problems.append("--reuse_generated needs an alternating method with "
                             "--generator_first (the D step reuses the G step's images)")
