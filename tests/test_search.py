@@ -218,3 +218,47 @@ def test_two_workers_share_the_storage_and_a_killed_workers_trial_resumes(tmp_pa
     report = open(results / NAME / "README.md").read()
     assert "All 4 declared trials finished." in report
     assert f"{steps}, resumed at {resumed.timed_from_step}" in report
+    # published, then continued elsewhere from the published records with a new storage:
+    # the finished trials are taken as finished, none is trained again
+    from tfklgan.reproduce import search_report
+    published = tmp_path / "published"
+    search_report.publish(search, SearchOptions(results_dir=str(results), root=ROOT),
+                          str(published))
+    import shutil
+    continued = tmp_path / "continued"
+    shutil.copytree(published / NAME, continued / NAME)
+    before = {p: p.read_bytes() for p in (continued / NAME / "runs").glob("*/result.json")}
+    assert len(before) == 4
+    fourth = _worker(continued, steps=steps)
+    out, err = fourth.communicate(timeout=600)
+    assert fourth.returncode == 0, err[-3000:]
+    assert {p: p.read_bytes() for p in before} == before
+    assert not list((continued / NAME / "runs").glob("*/checkpoints"))  # nothing trained
+    assert "All 4 declared trials finished." in open(continued / NAME / "README.md").read()
+
+
+def test_the_published_search_is_what_its_report_writes_from_its_trials(tmp_path):
+    """docs/results/table1_search's README.md and trials.csv are the report of
+    the trials published beside them (no report edited by hand)."""
+    import shutil
+
+    from tfklgan.reproduce import search_report
+    published = os.path.join(ROOT, "docs", "results", "table1_search")
+    search = SEARCHES["table1_search"]
+    copy = tmp_path / "table1_search"
+    shutil.copytree(published, copy)
+    search_report.write_report(search, SearchOptions(root=ROOT), str(copy))
+    for name in ("README.md", "trials.csv"):
+        with open(os.path.join(published, name)) as a, open(copy / name) as b:
+            assert a.read() == b.read(), name
+    plan = search_worker.read_plan(published)
+    assert plan["declared"]["commit"] and not plan["declared"]["dirty"]
+    finished = [t for t in plan["trials"] if os.path.isfile(os.path.join(
+        published, "runs", f"{t['method']}-trial_{t['index']:02d}-seed{t['seed']}",
+        "result.json"))]
+    assert finished  # the search's first trials are published
+    for trial in finished:
+        record = load(os.path.join(published, "runs",
+                                   f"{trial['method']}-trial_{trial['index']:02d}-seed"
+                                   f"{trial['seed']}"))
+        assert record.commit == plan["declared"]["commit"]  # trained at the declaring commit
