@@ -94,7 +94,7 @@ def test_mirrored_equals_single_device_with_diffaugment(mirrored_strategy, metho
 def test_mirrored_equals_single_device_with_ada(mirrored_strategy):
     """ADA's sums are taken over the global batch and its p is one value on
     every replica: p moves the same, and so does training."""
-    from tfklgan.gan import AdaSettings
+    from tfklgan.ada import AdaSettings
     ada = AdaSettings(target=-1.0, speed_images=16.0, interval=1)  # p moves every step
     start, single, _ = train(tf.distribute.get_strategy(), "r1gan", False, ada=ada)
     _, mirrored, _ = train(mirrored_strategy, "r1gan", False, initial=start, ada=ada)

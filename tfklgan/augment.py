@@ -20,10 +20,8 @@ Per image, with u ~ U(0, 1) drawn per transform parameter:
 - cutout: a square of half the size (rounded) set to zero, its centre
   anywhere in the image (the square clipped at the borders).
 
-ADA (`adaptive_augment`, `ada_adjust`) applies x-flips and the transforms
-above each with a probability p that its controller raises while D is
-overfitting (its outputs on real images mostly positive) and lowers while
-it is not.
+ADA, whose transforms act with a probability its controller adapts, is
+`tfklgan.ada`.
 """
 
 import tensorflow as tf
@@ -98,52 +96,7 @@ def cutout(images, u, ratio=CUTOUT_RATIO):
     return images * tf.cast(~hole, images.dtype)[..., None]
 
 
-def xflip(images, u):
-    """Mirror left-right where u[:, 0] < 0.5: ADA's x-flip draws whether to
-    flip (i = floor(2u)) inside its p gate, so an image is mirrored with
-    probability p / 2 and a mirrored image is never likelier than the
-    original (flipping every gated image, rate p, leaks mirrored images into
-    G at p > 0.5)."""
-    flip = tf.cast(u[:, 0] < 0.5, images.dtype)[:, None, None, None]
-    return flip * tf.reverse(images, axis=[2]) + (1.0 - flip) * images
-
-
 APPLY = {"color": color, "translation": translation, "cutout": cutout}
-
-# ADA (Karras et al., "Training Generative Adversarial Networks with Limited
-# Data", NeurIPS 2020): each transform applied to an image with probability
-# p. Here over this module's differentiable transforms, not ADA's full
-# pipeline of 18 (no rotations, scalings or hue); every one of them is
-# "leaking-free" in the paper's sense only for p < 1.
-ADA_TRANSFORMS = {"xflip": (xflip, 1), "translation": (translation, 2),
-                  "color": (color, 3), "cutout": (cutout, 2)}
-ADA_DRAWS = sum(1 + count for _, count in ADA_TRANSFORMS.values())
-
-
-def adaptive_augment(images, draws, p):
-    """Each of ADA_TRANSFORMS applied to each image with probability `p`
-    (a scalar); draws [n, ADA_DRAWS] uniform in [0, 1): per transform, a gate
-    (applied where it is below p), then the transform's own draws."""
-    start = 0
-    for transform, count in ADA_TRANSFORMS.values():
-        gate = tf.cast(draws[:, start] < tf.cast(p, draws.dtype), images.dtype)
-        changed = transform(images, draws[:, start + 1:start + 1 + count])
-        gate = gate[:, None, None, None]
-        images = gate * changed + (1.0 - gate) * images
-        start += 1 + count
-    return images
-
-
-def ada_adjust(p, sign_sum, count, target, speed_images):
-    """ADA's controller: the overfitting heuristic r_t = E[sign(D(real))] over
-    the `count` real images since the last adjustment (`sign_sum` the sum of
-    their signs), and p moved by count / speed_images towards more
-    augmentation where r_t > target, less where below, clipped at 0 only (as
-    the reference: p above 1 applies every transform and keeps a margin before
-    the controller lowers it again); returns (p, r_t)."""
-    r_t = sign_sum / tf.maximum(count, 1.0)
-    step = tf.sign(r_t - target) * count / speed_images
-    return tf.maximum(p + step, 0.0), r_t
 
 
 def diff_augment(images, draws, policy=DEFAULT_POLICY):

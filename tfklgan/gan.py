@@ -22,11 +22,10 @@ gradients is the single-device gradient. Training under MirroredStrategy
 therefore equals single-device training on the same global batches.
 """
 
-import dataclasses
-
 import keras
 import tensorflow as tf
 
+from tfklgan import ada as ada_lib
 from tfklgan import augment, distribute, losses, native, penalties
 from tfklgan.evaluation.latents import draw_latents
 from tfklgan.objectives import judged_real_fraction
@@ -63,28 +62,6 @@ def group_critic_batches(dataset, n_critic):
         batch_major, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-@dataclasses.dataclass(frozen=True)
-class AdaSettings:
-    """ADA's controller: the target of r_t = E[sign(D(real))], the images over
-    which p may move from 0 to 1 (its speed) and the D steps between
-    adjustments (Karras et al. 2020: 0.6, 500,000 images, 4 steps)."""
-    target: float = 0.6
-    speed_images: float = 500_000.0
-    interval: int = 4
-
-
-class AdaState(tf.Module):
-    """ADA's p, its last r_t and the sums since the last adjustment, as
-    variables (mirrored under a strategy, saved with the checkpoints)."""
-
-    def __init__(self):
-        super().__init__(name="ada")
-        aggregation = tf.VariableAggregation.ONLY_FIRST_REPLICA
-        self.p, self.r_t, self.signs, self.seen = (
-            tf.Variable(0.0, trainable=False, name=name, aggregation=aggregation)
-            for name in ("p", "r_t", "signs", "seen"))
-
-
 class GAN(keras.Model):
     """Generator + discriminator + objective.
 
@@ -107,10 +84,12 @@ class GAN(keras.Model):
       augment_policy: DiffAugment's transforms (`tfklgan.augment`), applied
         to every image D sees, real and generated, in D's and G's updates
         (penalties are taken on the augmented images D sees); None: none.
-      ada: an `AdaSettings` for adaptive augmentation (ADA) instead: the
-        same places, each transform with probability `ada_p`, which the
-        controller moves every `interval` D steps by the sign of D's outputs
-        on real images (alternating objectives: it needs D's logit).
+      ada: an `ada.AdaSettings` for adaptive augmentation (ADA) instead: the
+        same places, ADA's pipeline at strength `ada_p`, which the controller
+        moves every `interval` D steps by the sign of D's outputs on real
+        images (alternating objectives: it needs D's logit); R1 is then
+        taken through the augmentation with respect to the reals, as ADA's
+        code takes it.
     """
 
     def __init__(self, networks, objective, n_critic=1, generator_first=False,
@@ -152,7 +131,7 @@ class GAN(keras.Model):
                              "of D's logit on real images) and no DiffAugment policy")
         self.ada = ada
         if ada is not None:  # the controller's state, saved with the checkpoints
-            self.ada_state = AdaState()
+            self.ada_state = ada_lib.AdaState()
         self.n_critic = int(n_critic) if objective.update == "alternating" else 1
         self.ema_generator = None
         if self.ema_decay:
@@ -220,9 +199,9 @@ class GAN(keras.Model):
         """`images` through DiffAugment with draws of the global batch, or as
         they are without a policy."""
         if self.ada is not None:
-            draws = self._draw("unit", tf.shape(images)[0], [augment.ADA_DRAWS], counter,
+            draws = self._draw("unit", tf.shape(images)[0], [ada_lib.ALL_DRAWS], counter,
                                stream)
-            return augment.adaptive_augment(images, draws, self.ada_state.p)
+            return ada_lib.augment(images, draws, self.ada_state.p, self.ada.transforms)
         if self.augment_policy is None:
             return images
         draws = self._draw("unit", tf.shape(images)[0],
@@ -232,14 +211,14 @@ class GAN(keras.Model):
     def _ada_observe(self, real_out):
         """Adds D's outputs on this step's real images to the controller's
         count (over the global batch) and, every `ada.interval` D steps,
-        adjusts p from them (`augment.ada_adjust`)."""
+        adjusts p from them (`ada.adjust`)."""
         state, ada = self.ada_state, self.ada
         # sign(D(real)) in the objective's terms: +1 judged real, -1 judged generated
         judged = tf.cast(self.objective.judged_real(real_out), tf.float32)
         signs = state.signs + distribute.replica_sum(tf.reduce_sum(2.0 * judged - 1.0))
         seen = state.seen + distribute.replica_sum(tf.cast(tf.size(real_out), tf.float32))
         due = tf.equal(self.d_optimizer.iterations % ada.interval, 0)
-        p, r_t = augment.ada_adjust(state.p, signs, seen, ada.target, ada.speed_images)
+        p, r_t = ada_lib.adjust(state.p, signs, seen, ada.target, ada.speed_images)
         zero = tf.zeros_like(seen)
         distribute.assign_variables(
             [state.p, state.r_t, state.signs, state.seen], lambda _, value: value,
@@ -380,7 +359,8 @@ class GAN(keras.Model):
         else:
             fake, gen_labels = generated
         fake = tf.stop_gradient(fake)
-        # what D sees (DiffAugment's transforms, where chosen)
+        # what D sees (DiffAugment's or ADA's transforms, where chosen)
+        unaugmented_real = real
         real = self._augmented(real, step, _AUG_REAL)
         fake = self._augmented(fake, step, _AUG_GEN)
         d_vars = self.discriminator.trainable_variables
@@ -406,7 +386,15 @@ class GAN(keras.Model):
                     norm=obj.gp_norm)
                 total += obj.gradient_penalty_weight * gp
                 metrics["gradient_penalty"] = gp
-            if obj.r1_gamma:
+            if obj.r1_gamma and self.ada is not None:
+                # as ADA's code: the gradient through the augmentation (the
+                # same draws) with respect to the reals before it
+                r1 = penalties.r1_penalty(
+                    lambda x: critic(self._augmented(x, step, _AUG_REAL), labels),
+                    unaugmented_real)
+                total += obj.r1_gamma * r1
+                metrics["r1_penalty"] = r1
+            elif obj.r1_gamma:
                 r1 = penalties.r1_penalty(lambda x: critic(x, labels), real)
                 total += obj.r1_gamma * r1
                 metrics["r1_penalty"] = r1

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
+from tfklgan import ada as ada_lib
 from tfklgan import augment as augment_lib
 from tfklgan import losses, penalties
 from tfklgan.settings import raise_problems, setting
@@ -210,6 +211,9 @@ class ObjectiveConfig:
                                      "augmentation")
     ada_speed_images: int = setting(500_000, "ADA: images over which p may move from 0 to 1")
     ada_interval: int = setting(4, "ADA: D steps between adjustments of p")
+    ada_pipeline: str = setting(ada_lib.DEFAULT_PIPELINE, "ADA: its transforms, groups of "
+                                "blit, geom, color, cutout (comma-separated) or bg, bgc (the "
+                                "paper's)")
 
     def __post_init__(self):
         raise_problems(self.problems())
@@ -240,6 +244,10 @@ class ObjectiveConfig:
                 problems.append(f"--augment=ada with --method={self.method}: a critic's output "
                                 "shifts by any constant, so the sign of D(real) that drives "
                                 "ADA's heuristic means nothing there; use --augment=diffaugment")
+            try:
+                ada_lib.parse_pipeline(self.ada_pipeline)
+            except ValueError as err:
+                problems.append(str(err))
             if self.ada_interval < 1 or self.ada_speed_images <= 0:
                 problems.append("--ada_interval must be >= 1 and --ada_speed_images > 0")
             if not -1.0 < self.ada_target < 1.0:
@@ -269,11 +277,11 @@ class ObjectiveConfig:
 
     @property
     def ada_settings(self):
-        """gan.AdaSettings with --augment=ada, else None."""
+        """ada.AdaSettings with --augment=ada, else None."""
         if self.augment != "ada":
             return None
-        from tfklgan.gan import AdaSettings
-        return AdaSettings(self.ada_target, float(self.ada_speed_images), self.ada_interval)
+        return ada_lib.AdaSettings(self.ada_target, float(self.ada_speed_images),
+                                   self.ada_interval, ada_lib.parse_pipeline(self.ada_pipeline))
 
     @property
     def augment_transforms(self):
