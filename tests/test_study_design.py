@@ -388,7 +388,7 @@ def test_the_sign_flip_test_is_exact_and_refused_where_it_cannot_reach_alpha():
 def sized(effect=-20.0, sd=10.0, margin=None, seeds=(1, 2, 3), purpose=design.CONFIRMATORY):
     contrast = difference("a against b", CELLS[0], CELLS[1], expect=-1, effect=effect, sd=sd,
                           sd_source="a pilot", margin=margin)
-    return Plan(seeds=seeds, contrasts=(contrast,), decision=analysis.RULE, purpose=purpose)
+    return Plan(seeds=seeds, contrasts=(contrast,), decision=design.RULE, purpose=purpose)
 
 
 def test_an_underpowered_confirmatory_plan_is_refused_naming_the_blocks_it_needs():
@@ -519,3 +519,22 @@ def test_the_ranking_is_an_exact_test_and_a_coarse_bootstrap_gives_no_interval()
     from tfklgan.reproduce import report
     text = report.ranking_text(ranking, table.plan)
     assert "takes only" in text and "gives no interval" in text and "95% bootstrap" not in text
+
+
+def test_the_small_data_study_is_sized_and_its_cells_differ_in_the_augmentation_alone():
+    from tfklgan.reproduce import ReproduceOptions, cell_config, power
+    table = TABLES["small_data_study"]
+    plan = table.plan
+    assert plan.purpose == design.CONFIRMATORY and plan.problems() == []
+    assert plan.n == 19 == power.blocks_for_power(60.0, 73.1, 0.05 / 3, 0.8)
+    assert not set(plan.seeds + plan.spare_seeds) & set(
+        TABLES["diffaugment_study"].plan.seeds + TABLES["diffaugment_study"].plan.spare_seeds)
+    options = ReproduceOptions(root=ROOT, protocol="cpu")
+    none, diffaugment, adaptive = (
+        cell_config(c, 501, options, "runs/x", "small_data_study").validate().flat()
+        for c in table.cells)
+    assert (none["max_examples"], none["eval_split"], none["eval_real_samples"]) == \
+        (500, "validation", 500)
+    assert {k for k in none if none[k] != diffaugment[k]} == {"augment"}
+    assert {k for k in none if none[k] != adaptive[k]} == {"augment", "ada_speed_images"}
+    assert adaptive["ada_pipeline"] == "bgc" and none["method"] == "r1gan"

@@ -150,14 +150,6 @@ class ContrastResult:
 
 
 VERDICTS = ("held", "reversed", "equivalent", "inconclusive")
-RULE = ("a declared contrast is held where Holm rejects it in the sign the claim predicts "
-        "(where none is predicted: held, with the sign found), reversed where Holm rejects "
-        "it in the other sign, equivalent where it is not rejected and its Holm-level "
-        "interval lies inside its declared margin, else inconclusive; a bar is held where "
-        "the 95% t interval of the cell's mean lies inside it, reversed where it lies "
-        "outside, else inconclusive; the ranking is held where the exact test of Kendall's "
-        "tau on the cell means rejects independence (one-sided, tau > 0) at alpha.")
-
 
 def verdict_of(contrast, rejected, mean, interval=None):
     """"held", "held (positive)" / "held (negative)" where no sign was

@@ -77,6 +77,16 @@ def difference(label, first, second, metric="fid", expect=None, **sizing):
     return Contrast(label, ((first, 1.0), (second, -1.0)), metric, expect, **sizing)
 
 
+# What decides a verdict: every plan declared since plans were sized says this.
+RULE = ("a declared contrast is held where Holm rejects it in the sign the claim predicts "
+        "(where none is predicted: held, with the sign found), reversed where Holm rejects "
+        "it in the other sign, equivalent where it is not rejected and its Holm-level "
+        "interval lies inside its declared margin, else inconclusive; a bar is held where "
+        "the 95% t interval of the cell's mean lies inside it, reversed where it lies "
+        "outside, else inconclusive; the ranking is held where the exact test of Kendall's "
+        "tau on the cell means rejects independence (one-sided, tau > 0) at alpha.")
+
+
 # A plan's purpose. Confirmatory: its primary (sized) contrasts are powered
 # by its n. Exploratory: declared, but not sized to decide. Unsized: declared
 # before plans stated their power (its verdicts say so).

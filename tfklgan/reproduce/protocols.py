@@ -80,6 +80,9 @@ def _cpu_protocols():
         "table1_search": Protocol("cpu", width=16, batch_size=64, steps=5000, eval_points=5,
                                   dataset="mnist_sample", eval_samples=2000,
                                   real_split="validation", real_samples=500),
+        # the small-data study: diffaugment_study's length, its cells on 500 digits
+        "small_data_study": Protocol("cpu", width=16, batch_size=64, steps=4000,
+                                     eval_points=8, **common),
         # Table I's length and scoring; oneDNN uncapped, so that CPUs with bf16
         # instructions (AVX512_BF16, AMX) use them for both precisions alike
         "bf16_study": Protocol("cpu", width=16, batch_size=64, steps=2000, eval_points=5,

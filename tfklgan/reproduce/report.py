@@ -14,7 +14,7 @@ from tfklgan import fingerprint
 from tfklgan.evaluation.protocol import values_of
 from tfklgan.evaluation.scores import SCORES
 from tfklgan.reproduce import analysis as analysis_lib
-from tfklgan.reproduce.design import AFTER, UNSIZED
+from tfklgan.reproduce.design import AFTER, RULE, UNSIZED
 from tfklgan.reproduce.records import run_name
 from tfklgan.reproduce.stats import (
     HIGHER_IS_BETTER,
@@ -369,8 +369,8 @@ def plan_lines(plan, declaration):
                 else "the best cell, picked from the same runs")
         lines.append(f"- Bar of {cell}: " + ", ".join(f"{m} {op} {v:g}"
                                                      for m, op, v in plan.bar) + ".")
-    lines.append(f"- Verdicts: {analysis_lib.RULE}")
-    if plan.decision != analysis_lib.RULE:
+    lines.append(f"- Verdicts: {RULE}")
+    if plan.decision != RULE:
         lines.append(f"- The plan's own words for its verdicts (recomputed here under the "
                      f"rule above): {plan.decision}")
     if plan.note:
