@@ -2,7 +2,8 @@
 
   python scripts/export.py --logdir=runs/klgan --export_dir=exports/klgan
 
-Uses the EMA weights when the run kept them (--noema for the raw ones).
+Uses the EMA weights when the run kept them (--noema for the raw ones);
+--discriminator saves D's weights too, for fine-tuning with --init_from.
 The SavedModel's signatures: `serving_default` (latents [, one-hot labels]
 -> images in [-1, 1] and uint8) and `sample` (num, seed -> latents, images).
 """
@@ -20,6 +21,8 @@ flags.DEFINE_string("logdir", None, "run directory written by scripts/train.py")
 flags.DEFINE_string("checkpoint", None, "a checkpoint path (default: the newest)")
 flags.DEFINE_string("export_dir", None, "where to write the SavedModel")
 flags.DEFINE_bool("ema", True, "export the EMA weights when the run kept them")
+flags.DEFINE_bool("discriminator", False, "also save D's weights (no signature), so that "
+                  "--init_from=<this export> starts D where training left it")
 flags.mark_flags_as_required(["logdir", "export_dir"])
 FLAGS = flags.FLAGS
 
@@ -37,7 +40,8 @@ def main(argv):
         return 2
     path = export_generator(gan, FLAGS.export_dir, use_ema=FLAGS.ema,
                             class_names=info["class_names"],
-                            data=data_record(config.data_config()))
+                            data=data_record(config.data_config()),
+                            discriminator=FLAGS.discriminator)
     print(f"exported the generator of {FLAGS.logdir} to {path}")
     return 0
 

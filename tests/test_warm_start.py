@@ -124,7 +124,28 @@ def test_a_run_started_from_an_export_says_d_starts_fresh(tmp_path, source, caps
     from tfklgan.training import train
     run, export = source
     train(tiny_config(tmp_path / "from_export", init_from=export, steps=1))
-    assert (f"note: --init_from={export} is a generator export, so D starts from fresh "
-            "weights") in capsys.readouterr().err
+    assert (f"note: --init_from={export} is a generator export without D, so D starts from "
+            "fresh weights") in capsys.readouterr().err
     train(tiny_config(tmp_path / "from_run", init_from=run, steps=1))
     assert "D starts from fresh weights" not in capsys.readouterr().err
+
+
+def test_an_export_with_its_discriminator_starts_d_where_training_left_it(tmp_path, source,
+                                                                         capsys):
+    from tfklgan.training import build_gan
+    from tfklgan.warm_start import initialise_from
+    run, _ = source
+    trained, _, _ = load_run(run)
+    with_d = export_generator(trained, str(tmp_path / "with_d"), discriminator=True)
+    gan = build_gan(tiny_config(tmp_path / "new", init_from=with_d))
+    record = initialise_from(gan, with_d)
+    assert record["networks"] == ["generator", "discriminator", "ema_generator"]
+    for ours, theirs in zip(gan.discriminator.get_weights(),
+                            trained.discriminator.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    train(tiny_config(tmp_path / "trained", init_from=with_d, steps=1))
+    assert "D starts from fresh weights" not in capsys.readouterr().err
+    # a discriminator of another width is named, as the generator's is
+    other = build_gan(tiny_config(tmp_path / "wide", init_from=with_d, width=8))
+    with pytest.raises(InitFromError, match="the (generator|discriminator)'s layer"):
+        initialise_from(other, with_d)

@@ -118,11 +118,15 @@ def weight_shapes(model):
     return [[variable.path, [int(d) for d in variable.shape]] for variable in model.weights]
 
 
-def export_generator(gan, directory, use_ema=True, class_names=(), data=None):
+def export_generator(gan, directory, use_ema=True, class_names=(), data=None,
+                     discriminator=False):
     """Writes the generator (EMA weights when kept and `use_ema`) as a new
     version of the export `directory`, in TF Serving's layout: `directory/1/`,
     `directory/2/`, ...; `data` (a `data_record`) and the generator's
-    `weight_shapes` are kept in tfklgan.json.
+    `weight_shapes` are kept in tfklgan.json. With `discriminator`, D's
+    weights are saved beside G's (no signature: for `--init_from`, so that
+    fine-tuning from an export starts D where training left it) and their
+    shapes recorded as `discriminator_weight_shapes`.
 
     The version is written to a hidden staging folder in `directory` and
     renamed into place, so a crash never leaves a partial version, a serving
@@ -132,6 +136,8 @@ def export_generator(gan, directory, use_ema=True, class_names=(), data=None):
     generator = gan.ema_generator if (use_ema and gan.ema_generator) else gan.generator
     module = _GeneratorModule(generator, gan.latent_dim, gan.num_classes,
                               gan.latent_distribution)
+    if discriminator:
+        module.discriminator = gan.discriminator  # tracked: its variables are saved
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
     _remove_stale_staging(directory)
@@ -148,6 +154,8 @@ def export_generator(gan, directory, use_ema=True, class_names=(), data=None):
                 "weights": "ema" if generator is gan.ema_generator else "raw",
                 "image_shape": [int(d) for d in generator.output.shape[1:]], "data": data,
                 "weight_shapes": weight_shapes(generator)}
+        if discriminator:
+            info["discriminator_weight_shapes"] = weight_shapes(gan.discriminator)
         with open(os.path.join(staging, INFO_FILE), "w") as handle:
             json.dump(info, handle, indent=2)
         while True:  # another export may take a number at the same moment

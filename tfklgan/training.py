@@ -212,9 +212,9 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
     if start == 0 and run.init_from:  # a new run from trained weights (not on resume)
         initialised = warm_start.initialise_from(gan, run.init_from)
         if "discriminator" not in initialised["networks"]:
-            print(f"note: --init_from={run.init_from} is a generator export, so D starts from "
-                  "fresh weights; start from its run directory to bring D too",
-                  file=sys.stderr)
+            print(f"note: --init_from={run.init_from} is a generator export without D, so D "
+                  "starts from fresh weights; start from its run directory, or an export "
+                  "made with --discriminator, to bring D too", file=sys.stderr)
     # A resume may change the learning rates.
     set_learning_rates(gan.g_optimizer, gan.d_optimizer, config.optimizer)
     for path in settings_paths(run.logdir):

@@ -1,8 +1,9 @@
 """Starting a new run from trained weights (`--init_from`).
 
 The source is a run directory (its newest checkpoint gives G, D and G's
-EMA) or a generator export (`scripts/export.py`: G only, and the EMA starts
-from it). The new run keeps its own settings, data, fresh optimizers and
+EMA) or a generator export (`scripts/export.py`: G, and the EMA starts from
+it; D too where it was exported with `--discriminator`, else D starts fresh
+and the run says so). The new run keeps its own settings, data, fresh optimizers and
 step 0, for fine-tuning on other data or continuing a generator under other
 settings. A network of another shape is refused with one line naming its
 first layer that differs (from a run's networks, or the weight shapes an
@@ -59,9 +60,13 @@ def _from_export(gan, source):
     folder = export_version(source)
     variables = os.path.join(folder, "variables", "variables")
     targets = [gan.generator] + ([gan.ema_generator] if gan.ema_generator is not None else [])
-    recorded = export_info(folder).get("weight_shapes")
+    info = export_info(folder)
+    recorded = info.get("weight_shapes")
     if recorded is not None:  # the EMA generator is the same network
         _check_shapes(recorded, gan.generator, source, "generator")
+    carried = info.get("discriminator_weight_shapes")
+    if carried is not None:  # exported with its discriminator
+        _check_shapes(carried, gan.discriminator, source, "discriminator")
     for model in targets:
         try:
             tf.train.Checkpoint(generator=model).read(variables).assert_existing_objects_matched()
@@ -71,8 +76,12 @@ def _from_export(gan, source):
                 f"--init_from={source}: its generator does not match this run's; start from "
                 "an export of the same network (width, latent size, image size), or export "
                 "its run again (scripts/export.py) to have the layer that differs named") from None
+    if carried is not None:
+        tf.train.Checkpoint(discriminator=gan.discriminator).read(
+            variables).assert_existing_objects_matched()
     return {"source": os.path.abspath(folder), "kind": "export", "checkpoint": variables,
-            "networks": ["generator"] + (["ema_generator"] if len(targets) > 1 else [])}
+            "networks": ["generator"] + (["discriminator"] if carried is not None else [])
+            + (["ema_generator"] if len(targets) > 1 else [])}
 
 
 def initialise_from(gan, source):
