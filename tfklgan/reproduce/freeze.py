@@ -14,6 +14,7 @@ import hashlib
 import json
 
 from tfklgan.evaluation.feature_networks import network_identity
+from tfklgan.settings import flag_name, settings_of
 
 # Settings that say where a run lives or which block it is, not what it is.
 LOCATION = ("seed", "logdir", "resume", "verbose", "export_dir", "cache_dir", "data_dir",
@@ -45,10 +46,9 @@ def training_settings(config):
     """The settings that decide what a run trains ({setting: value}): all but
     its location, seed, cadence and evaluation section. Two runs of two
     studies with equal training settings trained the same cell."""
-    from tfklgan.config import FLAT_NAMES
+    evaluation = {flag_name(f) for f in settings_of(type(config.evaluation))}
     return _plain({k: v for k, v in config.flat().items()
-                   if k not in LOCATION and k not in CADENCE
-                   and FLAT_NAMES[k][0] != "evaluation"})
+                   if k not in LOCATION and k not in CADENCE and k not in evaluation})
 
 
 def digest(value):

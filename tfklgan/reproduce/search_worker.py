@@ -34,6 +34,8 @@ from typing import Optional, Sequence
 
 import optuna
 
+from tfklgan.config import FLAT_NAMES
+from tfklgan.objectives import METHODS
 from tfklgan.reproduce import freeze, records
 from tfklgan.reproduce.protocols import PROTOCOLS, cap_onednn_isa
 from tfklgan.reproduce.records import run_dir, write_json
@@ -125,8 +127,6 @@ def trial_folder(search, options, trial):
 
 def resolved_trials(search, options):
     """[(trial, resolved settings)] of every declared trial."""
-    from tfklgan.config import FLAT_NAMES
-    from tfklgan.objectives import METHODS
     if options.protocol not in PROTOCOLS or search.name not in PROTOCOLS[options.protocol]:
         raise SearchError(f"no protocol {options.protocol!r} for {search.name}; choose one of "
                           f"{sorted(p for p in PROTOCOLS if search.name in PROTOCOLS[p])}")
@@ -170,8 +170,8 @@ def _differences(old, new, path=""):
 @contextlib.contextmanager
 def _declaring(folder):
     """An exclusive lock on the study's folder while it is declared (two
-    workers starting at once declare it once)."""
-    import fcntl
+    workers starting at once declare it once; POSIX, as the run lock)."""
+    import fcntl  # POSIX only: the run directory's lock does without it elsewhere
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, ".declare.lock"), "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
