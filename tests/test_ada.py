@@ -241,12 +241,61 @@ def test_a_resumed_ada_run_ends_as_the_uninterrupted_one(tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
-def test_ada_is_refused_for_kl_gan_with_the_alternative_named():
-    from test_training import tiny_config
+def test_the_log_likelihood_ratio_of_features_equals_scipys_densities():
+    import scipy.stats
 
-    from tfklgan.settings import ConfigError
-    with pytest.raises(ConfigError, match="KL-GAN's D emits features: use --augment=diffaugment"):
-        tiny_config(pathlib.Path("/tmp/unused"), augment="ada")
+    from tfklgan import losses
+    rng = np.random.default_rng(6)
+    features = rng.normal(size=(5, 4))
+    mp, vp, mq, vq = rng.normal(size=4), rng.uniform(0.5, 2, 4), rng.normal(size=4), \
+        rng.uniform(0.5, 2, 4)
+    expected = (scipy.stats.norm.logpdf(features, mp, np.sqrt(vp)).sum(1)
+                - scipy.stats.norm.logpdf(features, mq, np.sqrt(vq)).sum(1))
+    got = losses.gaussian_log_likelihood_ratio(tf.constant(features, tf.float32),
+                                               (tf.constant(mp, tf.float32),
+                                                tf.constant(vp, tf.float32)),
+                                               (tf.constant(mq, tf.float32),
+                                                tf.constant(vq, tf.float32)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_kl_gans_heuristic_is_0_without_separation_and_near_1_with_it():
+    """Cross-fitted, the sign of the features' log-likelihood ratio means what
+    the sign of a logit means to ADA: an uninformed D gives E[sign] = 0 (an
+    in-sample fit would not: each real image would favour the fit to itself),
+    a D whose features separate real from generated gives nearly 1."""
+    from tfklgan import losses
+    rng = np.random.default_rng(7)
+
+    def r_t(shift, batches=300, n=64, k=32):
+        signs = []
+        for _ in range(batches):
+            real = tf.constant(rng.normal(size=(n, k)), tf.float32)
+            gen = tf.constant(rng.normal(size=(n, k)) + shift, tf.float32)
+            judged = losses.judged_real_by_features(real, gen).numpy()
+            signs.append(2 * judged.mean() - 1)
+        return float(np.mean(signs))
+
+    assert abs(r_t(0.0)) < 0.02
+    assert r_t(1.0) > 0.95
+    # a fit that includes the image it judges leans to "real" with no separation
+    real = tf.constant(rng.normal(size=(64, 32)), tf.float32)
+    gen = tf.constant(rng.normal(size=(64, 32)), tf.float32)
+    in_sample = losses.gaussian_log_likelihood_ratio(real, losses.gaussian_moments(real),
+                                                     losses.gaussian_moments(gen))
+    assert np.mean(in_sample.numpy() > 0) > 0.7
+
+
+def test_kl_gan_with_ada_raises_p_while_its_features_tell_real_from_generated(tmp_path):
+    """64 digits and a young generator: D's features separate the two (a
+    random D's do too while G is far from the data), r_t rises above the
+    target and p follows; the run logs both."""
+    from tfklgan.training import train
+    overfits = _ada_config(tmp_path / "overfits", method="klgan", ada_target=0.6,
+                           generator_first=False)
+    train(overfits)
+    p, r_t = _column(overfits.run.logdir, "ada_p"), _column(overfits.run.logdir, "ada_rt")
+    assert p[0] < p[-1] and p[-1] > 0.1 and max(r_t) > 0.6
 
 
 def test_ada_is_refused_for_critics_and_for_a_target_it_cannot_reach():
@@ -260,3 +309,17 @@ def test_ada_is_refused_for_critics_and_for_a_target_it_cannot_reach():
         with pytest.raises(ConfigError, match=f"--ada_target={target:g} is outside"):
             tiny_config(pathlib.Path("/tmp/unused"), method="hinge", augment="ada",
                         ada_target=target)
+
+
+def test_an_image_is_augmented_the_same_in_any_batch():
+    """The same draws give the same image, bit for bit, in a batch of 8 or in
+    two of 4 (a replica's share): the parameters and coordinates are float64,
+    since TF's vectorised pow, sin and cos round differently by position."""
+    rng = np.random.default_rng(8)
+    images = tf.constant(rng.uniform(-1, 1, (8, 32, 32, 3)), tf.float32)
+    draws = tf.constant(rng.uniform(size=(8, ada.ALL_DRAWS)), tf.float32)
+    transforms = ada.parse_pipeline("bgc,cutout")
+    whole = ada.augment(images, draws, 0.7, transforms).numpy()
+    halves = np.concatenate([ada.augment(images[:4], draws[:4], 0.7, transforms).numpy(),
+                             ada.augment(images[4:], draws[4:], 0.7, transforms).numpy()])
+    np.testing.assert_array_equal(whole, halves)

@@ -91,13 +91,15 @@ def test_mirrored_equals_single_device_with_diffaugment(mirrored_strategy, metho
     assert max_relative_difference(single, mirrored) < 1e-5
 
 
-def test_mirrored_equals_single_device_with_ada(mirrored_strategy):
-    """ADA's sums are taken over the global batch and its p is one value on
-    every replica: p moves the same, and so does training."""
+@pytest.mark.parametrize("method", ["r1gan", "klgan"])
+def test_mirrored_equals_single_device_with_ada(mirrored_strategy, method):
+    """ADA's sums are taken over the global batch (KL-GAN's from the features
+    every replica gathers, R1-GAN's summed over replicas) and its p is one
+    value on every replica: p moves the same, and so does training."""
     from tfklgan.ada import AdaSettings
     ada = AdaSettings(target=-1.0, speed_images=16.0, interval=1)  # p moves every step
-    start, single, _ = train(tf.distribute.get_strategy(), "r1gan", False, ada=ada)
-    _, mirrored, _ = train(mirrored_strategy, "r1gan", False, initial=start, ada=ada)
+    start, single, _ = train(tf.distribute.get_strategy(), method, False, ada=ada)
+    _, mirrored, _ = train(mirrored_strategy, method, False, initial=start, ada=ada)
     assert single[-1][0] > 0.0  # p moved
     assert max_relative_difference(single, mirrored) < 1e-5
 

@@ -54,6 +54,12 @@ ALL_DRAWS = sum(DRAWS.values())
 XINT_MAX, SCALE_STD, ANISO_STD, XFRAC_STD = 0.125, 0.2, 0.2, 0.125
 BRIGHTNESS_STD, CONTRAST_STD, SATURATION_STD, CUTOUT_SIZE = 0.2, 0.5, 1.0, 0.5
 LUMA = np.array([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3.0)
+# The parameters and the sampling coordinates are computed in float64: TF's
+# vectorised exp, pow, sin and cos round the last bit differently from their
+# scalar forms, so in float32 an image's coordinates would depend on where it
+# sits in the batch (by up to about 1e-5 pixels), and a distributed step would
+# not equal one device's.
+EXACT = tf.float64
 
 
 def parse_pipeline(pipeline):
@@ -87,8 +93,16 @@ def _gated(gate, p, value, disabled):
 def _matrices(rows):
     """[n, k, k] from k rows of k entries, each a scalar or an [n] tensor."""
     n = next(tf.shape(x)[0] for row in rows for x in row if isinstance(x, tf.Tensor))
-    return tf.stack([tf.stack([tf.broadcast_to(tf.cast(x, tf.float32), [n]) for x in row],
+    return tf.stack([tf.stack([tf.broadcast_to(tf.cast(x, EXACT), [n]) for x in row],
                               axis=-1) for row in rows], axis=1)
+
+
+def _compose(a, b):
+    """a @ b for batches of small matrices, as elementwise products and a sum
+    over the inner axis: the same numbers whatever the batch size (a batched
+    matmul may block its sums differently for another batch, and a
+    distributed step must equal one device's)."""
+    return tf.reduce_sum(a[:, :, :, None] * b[:, None, :, :], axis=2)
 
 
 def _translate(tx, ty):
@@ -119,55 +133,55 @@ def draw_parameters(draws, p, transforms, height, width):
     at strength p (a scalar). Each transform reads its own columns
     (DRAWS, in the order of the dict), so a pipeline's draws do not depend on
     which other transforms it holds."""
-    draws = tf.cast(draws, tf.float32)
-    p = tf.cast(p, tf.float32)
+    draws = tf.cast(draws, EXACT)
+    p = tf.cast(p, EXACT)
     columns, start = {}, 0
     for name, count in DRAWS.items():
         columns[name] = [draws[:, start + k] for k in range(count)]
         start += count
     n = tf.shape(draws)[0]
-    g_inv = tf.eye(3, batch_shape=[n])
-    zeros, ones = tf.zeros([n]), tf.ones([n])
+    g_inv = tf.eye(3, batch_shape=[n], dtype=EXACT)
+    zeros, ones = tf.zeros([n], EXACT), tf.ones([n], EXACT)
     on = set(transforms)
     if "xflip" in on:
         gate, u = columns["xflip"]
         i = _gated(gate, p, tf.floor(u * 2.0), 0.0)
-        g_inv = g_inv @ _scale(1.0 - 2.0 * i, ones)
+        g_inv = _compose(g_inv, _scale(1.0 - 2.0 * i, ones))
     if "rotate90" in on:
         gate, u = columns["rotate90"]
         i = tf.cast(_gated(gate, p, tf.floor(u * 4.0), 0.0), tf.int32) % 4
         # exact cosines and sines of i quarter turns
-        cos = tf.gather(tf.constant([1.0, 0.0, -1.0, 0.0]), i)
-        sin = tf.gather(tf.constant([0.0, 1.0, 0.0, -1.0]), i)
-        g_inv = g_inv @ _rotate(cos, sin)
+        cos = tf.gather(tf.constant([1.0, 0.0, -1.0, 0.0], EXACT), i)
+        sin = tf.gather(tf.constant([0.0, 1.0, 0.0, -1.0], EXACT), i)
+        g_inv = _compose(g_inv, _rotate(cos, sin))
     if "xint" in on:
         gate, ux, uy = columns["xint"]
         tx = _gated(gate, p, (ux * 2.0 - 1.0) * XINT_MAX, 0.0)
         ty = _gated(gate, p, (uy * 2.0 - 1.0) * XINT_MAX, 0.0)
-        g_inv = g_inv @ _translate(-tf.round(tx * width), -tf.round(ty * height))
+        g_inv = _compose(g_inv, _translate(-tf.round(tx * width), -tf.round(ty * height)))
     if "scale" in on:
         gate, u = columns["scale"]
         s = _gated(gate, p, 2.0 ** (_normal(u) * SCALE_STD), 1.0)
-        g_inv = g_inv @ _scale(1.0 / s, 1.0 / s)
+        g_inv = _compose(g_inv, _scale(1.0 / s, 1.0 / s))
     p_rot = 1.0 - tf.sqrt(tf.maximum(1.0 - p, 0.0))  # P(pre or post) = p
     if "rotate" in on:
         gate_pre, u_pre, gate_post, u_post = columns["rotate"]
         pre = _gated(gate_pre, p_rot, (u_pre * 2.0 - 1.0) * math.pi, 0.0)
-        g_inv = g_inv @ _rotate(tf.cos(pre), tf.sin(pre))
+        g_inv = _compose(g_inv, _rotate(tf.cos(pre), tf.sin(pre)))
     if "aniso" in on:
         gate, u = columns["aniso"]
         s = _gated(gate, p, 2.0 ** (_normal(u) * ANISO_STD), 1.0)
-        g_inv = g_inv @ _scale(1.0 / s, s)
+        g_inv = _compose(g_inv, _scale(1.0 / s, s))
     if "rotate" in on:
         post = _gated(gate_post, p_rot, (u_post * 2.0 - 1.0) * math.pi, 0.0)
-        g_inv = g_inv @ _rotate(tf.cos(post), tf.sin(post))
+        g_inv = _compose(g_inv, _rotate(tf.cos(post), tf.sin(post)))
     if "xfrac" in on:
         gate, ux, uy = columns["xfrac"]
         tx = _gated(gate, p, _normal(ux) * XFRAC_STD, 0.0)
         ty = _gated(gate, p, _normal(uy) * XFRAC_STD, 0.0)
-        g_inv = g_inv @ _translate(-tx * width, -ty * height)
+        g_inv = _compose(g_inv, _translate(-tx * width, -ty * height))
     color = _color_matrix(columns, p, on, n)
-    size, centre = zeros, tf.zeros([n, 2])
+    size, centre = zeros, tf.zeros([n, 2], EXACT)
     if "cutout" in on:
         gate, ux, uy = columns["cutout"]
         size = _gated(gate, p, tf.fill([n], CUTOUT_SIZE), 0.0)
@@ -176,29 +190,29 @@ def draw_parameters(draws, p, transforms, height, width):
 
 
 def _color_matrix(columns, p, on, n):
-    eye = tf.eye(4, batch_shape=[n])
-    outer = tf.constant(np.outer(LUMA, LUMA), tf.float32)
+    eye = tf.eye(4, batch_shape=[n], dtype=EXACT)
+    outer = tf.constant(np.outer(LUMA, LUMA), EXACT)
     c = eye
     if "brightness" in on:
         gate, u = columns["brightness"]
         b = _gated(gate, p, _normal(u) * BRIGHTNESS_STD, 0.0)
-        c = _matrices([[1, 0, 0, b], [0, 1, 0, b], [0, 0, 1, b], [0, 0, 0, 1]]) @ c
+        c = _compose(_matrices([[1, 0, 0, b], [0, 1, 0, b], [0, 0, 1, b], [0, 0, 0, 1]]), c)
     if "contrast" in on:
         gate, u = columns["contrast"]
         k = _gated(gate, p, 2.0 ** (_normal(u) * CONTRAST_STD), 1.0)
-        c = _matrices([[k, 0, 0, 0], [0, k, 0, 0], [0, 0, k, 0], [0, 0, 0, 1]]) @ c
+        c = _compose(_matrices([[k, 0, 0, 0], [0, k, 0, 0], [0, 0, k, 0], [0, 0, 0, 1]]), c)
     if "lumaflip" in on:
         gate, u = columns["lumaflip"]
         i = _gated(gate, p, tf.floor(u * 2.0), 0.0)[:, None, None]
-        c = (eye - 2.0 * outer * i) @ c  # a Householder reflection through the grey plane
+        c = _compose(eye - 2.0 * outer * i, c)  # a Householder reflection (grey plane)
     if "hue" in on:
         gate, u = columns["hue"]
         theta = _gated(gate, p, (u * 2.0 - 1.0) * math.pi, 0.0)
-        c = _rotation_about_luma(theta) @ c
+        c = _compose(_rotation_about_luma(theta), c)
     if "saturation" in on:
         gate, u = columns["saturation"]
         s = _gated(gate, p, 2.0 ** (_normal(u) * SATURATION_STD), 1.0)[:, None, None]
-        c = (outer + (eye - outer) * s) @ c
+        c = _compose(outer + (eye - outer) * s, c)
     return c
 
 
@@ -231,10 +245,10 @@ def resample(images, g_inv):
     height, width = images.shape[1], images.shape[2]
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     ys, xs = np.meshgrid(np.arange(height) - cy, np.arange(width) - cx, indexing="ij")
-    out = tf.constant(np.stack([xs.ravel(), ys.ravel(), np.ones(height * width)], axis=0),
-                      tf.float32)                                   # [3, P]
-    source = tf.cast(g_inv, tf.float32) @ out                       # [n, 3, P]
-    x, y = source[:, 0] + cx, source[:, 1] + cy                     # [n, P]
+    xs, ys = (tf.constant(v.ravel()[None], EXACT) for v in (xs, ys))       # [1, P]
+    g = tf.cast(g_inv, EXACT)[:, :2, :, None]                       # [n, 2, 3, 1]
+    x = g[:, 0, 0] * xs + g[:, 0, 1] * ys + g[:, 0, 2] + cx         # [n, P], elementwise
+    y = g[:, 1, 0] * xs + g[:, 1, 1] * ys + g[:, 1, 2] + cy
     x0, y0 = tf.floor(x), tf.floor(y)
     wx = tf.cast(x - x0, images.dtype)[..., None]
     wy = tf.cast(y - y0, images.dtype)[..., None]
@@ -255,9 +269,10 @@ def apply_color(images, color):
     upper 3x4 (an affine map), one channel as the mean of its rows."""
     channels = images.shape[3]
     color = tf.cast(color, images.dtype)
-    if channels == 3:
-        return tf.einsum("nij,nhwj->nhwi", color[:, :3, :3], images) + \
-            color[:, None, None, :3, 3]
+    if channels == 3:  # elementwise, as _compose: the same numbers for any batch size
+        c = color[:, None, None, :, :]                              # [n, 1, 1, 4, 4]
+        return (c[..., :3, 0] * images[..., 0:1] + c[..., :3, 1] * images[..., 1:2]
+                + c[..., :3, 2] * images[..., 2:3] + c[..., :3, 3])
     if channels == 1:
         rows = tf.reduce_mean(color[:, :3, :], axis=1)              # [n, 4]
         gain = tf.reduce_sum(rows[:, :3], axis=1)[:, None, None, None]
@@ -270,8 +285,9 @@ def apply_cutout(images, size, centre):
     """Zero a square of side `size` (a fraction of the image; 0: none)
     centred at `centre` (fractions, [n, 2] as x, y)."""
     height, width = images.shape[1], images.shape[2]
-    xs = (tf.range(width, dtype=tf.float32) + 0.5) / width
-    ys = (tf.range(height, dtype=tf.float32) + 0.5) / height
+    xs = (tf.range(width, dtype=EXACT) + 0.5) / width
+    ys = (tf.range(height, dtype=EXACT) + 0.5) / height
+    size, centre = tf.cast(size, EXACT), tf.cast(centre, EXACT)
     keep_x = tf.abs(xs[None, :] - centre[:, 0:1]) >= size[:, None] / 2     # [n, W]
     keep_y = tf.abs(ys[None, :] - centre[:, 1:2]) >= size[:, None] / 2     # [n, H]
     keep = keep_y[:, :, None] | keep_x[:, None, :]

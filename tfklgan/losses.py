@@ -82,6 +82,55 @@ def symmetric_kl(real_moments, gen_moments):
     return skl, kl_pq, kl_qp
 
 
+def gaussian_log_likelihood_ratio(features, real_moments, gen_moments):
+    """log N(f; mu_P, var_P) - log N(f; mu_Q, var_Q) per row, summed over the k
+    diagonal components: how much likelier a feature vector is under the
+    Gaussian fitted to real features than under the one fitted to generated
+    ones, in nats.
+
+    Args:
+      features: [n, k]; real_moments, gen_moments: (mean, variance) pairs [k].
+    Returns:
+      [n] in floatx.
+    """
+    features = _f32(features)
+    (mean_p, var_p), (mean_q, var_q) = real_moments, gen_moments
+    return -0.5 * tf.reduce_sum(
+        tf.math.log(var_p) + tf.square(features - mean_p) / var_p
+        - tf.math.log(var_q) - tf.square(features - mean_q) / var_q, axis=1)
+
+
+def judged_real_by_features(real_features, gen_features, eps=1e-10, kl_stats="paper"):
+    """ADA's overfitting heuristic for KL-GAN, whose D emits features, not a
+    logit: for each real image, whether its features are likelier under the
+    Gaussian fitted to real features than under the one fitted to generated
+    ones (a log-likelihood ratio > 0), the sign ADA takes of a logit.
+
+    The Gaussians are cross-fitted: each half of the real batch is judged by
+    moments of the other half of the reals against moments of one half of the
+    generated, so no image is judged by a fit to itself and both fits rest on
+    as many samples. Where D's features do not tell real from generated the
+    ratio's sign is then symmetric and E[sign] is 0, as for an uninformed
+    logit; where they do, it tends to 1. So r_t keeps the meaning of ADA's
+    and its target (0.6) carries over.
+
+    Args:
+      real_features, gen_features: [n, k] (n even, the global batch).
+    Returns:
+      [n] bool (n rounded down to even).
+    """
+    half = tf.shape(real_features)[0] // 2
+    real_a, real_b = real_features[:half], real_features[half:2 * half]
+    gen_a, gen_b = gen_features[:half], gen_features[half:2 * half]
+    judged = []
+    for judged_half, real_fit, gen_fit in ((real_a, real_b, gen_b), (real_b, real_a, gen_a)):
+        ratio = gaussian_log_likelihood_ratio(
+            judged_half, gaussian_moments(real_fit, eps, kl_stats),
+            gaussian_moments(gen_fit, eps, kl_stats))
+        judged.append(ratio > 0)
+    return tf.concat(judged, axis=0)
+
+
 # --------------------------------------------------------------------------
 # Classic objectives on logits
 # --------------------------------------------------------------------------

@@ -236,10 +236,6 @@ class ObjectiveConfig:
             except ValueError as err:
                 problems.append(f"--augment_policy: {err}")
         elif self.augment == "ada":
-            if self.method == "klgan":
-                problems.append("--augment=ada needs D's logit (its heuristic is the sign of "
-                                "D's output on real images); KL-GAN's D emits features: use "
-                                "--augment=diffaugment")
             if self.method in ("wgan", "wgan_gp"):
                 problems.append(f"--augment=ada with --method={self.method}: a critic's output "
                                 "shifts by any constant, so the sign of D(real) that drives "
