@@ -6,13 +6,13 @@ import itertools
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import numpy as np
 import optuna
 import pytest
+import warm_scripts
 from test_training import ROOT
 from tiny_search import NAME, tiny_search
 
@@ -163,11 +163,10 @@ def test_a_trial_directory_of_another_search_is_refused(tmp_path):
 
 
 def _worker(results, *args, steps=40):
-    env = dict(os.environ, TINY_SEARCH_STEPS=str(steps), TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen([sys.executable, TINY, NAME, f"--results_dir={results}",
-                             "--heartbeat_interval=1", "--grace_period=4", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    """A search worker's process (forked warm, tests/warm_scripts.py)."""
+    env = dict(os.environ, TINY_SEARCH_STEPS=str(steps), TF_CPP_MIN_LOG_LEVEL="2")
+    return warm_scripts.popen([sys.executable, TINY, NAME, f"--results_dir={results}",
+                               "--heartbeat_interval=1", "--grace_period=4", *args], ROOT, env)
 
 
 @pytest.mark.slow

@@ -31,19 +31,26 @@ import tempfile
 import time
 
 # read when a script runs, not when tfklgan is imported
-RUNTIME = ("TF_CONFIG", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER")
+RUNTIME = ("TF_CONFIG", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "TINY_SEARCH_STEPS")
 PRELOAD = ("tfklgan", "tfklgan.cli", "tfklgan.training", "tfklgan.evaluation",
            "tfklgan.run_directory", "tfklgan.export", "tfklgan.reproduce", "absl.app")
 MAX_SERVERS = 2
 
 
+# the tests' own script wrappers that run a project script (warm like it)
+TEST_WRAPPERS = ("tiny_search.py",)
+
+
 def _warm_script(args, cwd):
-    """The script path when `args` is `python <one of scripts/*.py> ...`."""
+    """The script path when `args` is `python <one of scripts/*.py> ...` or a
+    test wrapper of one (TEST_WRAPPERS)."""
     if len(args) < 2 or args[0] != sys.executable or not args[1].endswith(".py"):
         return None
     path = os.path.abspath(os.path.join(cwd, args[1]))
-    in_scripts = os.path.basename(os.path.dirname(path)) == "scripts"
-    return path if in_scripts and os.path.isfile(path) else None
+    folder, name = os.path.split(path)
+    warm = (os.path.basename(folder) == "scripts"
+            or (folder == os.path.dirname(os.path.abspath(__file__)) and name in TEST_WRAPPERS))
+    return path if warm and os.path.isfile(path) else None
 
 
 class _Server:
