@@ -233,10 +233,13 @@ def _ecdf_plot(by_method, metric, path):
     for method, trials in by_method.items():
         values = sorted(r.score(metric) for r in trials if r.done)
         finite = [v for v in values if math.isfinite(v)]
-        if finite:
-            axis.step(finite, [(i + 1) / len(values) for i in range(len(finite))],
-                      where="post", label=f"{method} ({len(values)} trials)")
-    axis.set_xlabel(f"{metric} (held-out images)")
+        if finite:  # from 0 at the best trial up by 1/n at each, a marker per trial
+            shares = [(i + 1) / len(values) for i in range(len(finite))]
+            axis.step([finite[0], *finite], [0.0, *shares], where="post", marker="o",
+                      markersize=3, label=f"{method} ({len(values)} trials)")
+    axis.set_xscale("log")
+    axis.set_ylim(0, 1.05)
+    axis.set_xlabel(f"{metric} (held-out images, log scale)")
     axis.set_ylabel("share of trials at or below")
     axis.set_title("Every trial of the search")
     if axis.lines:
