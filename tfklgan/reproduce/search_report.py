@@ -5,6 +5,7 @@ Lucic et al. 2018 show it), the expected best score after k trials with its
 spread (Dodge et al. 2019), the best trial per method, every trial, and the
 plan. README.md leads with the pictures."""
 
+import contextlib
 import csv
 import math
 import os
@@ -225,56 +226,55 @@ def _write_csv(results, path):
                              fingerprint.text(rec.fingerprint()) if rec else ""])
 
 
-def _ecdf_plot(by_method, metric, path):
+@contextlib.contextmanager
+def _figure(path, xlabel, ylabel, title):
+    """An axis to draw on, labelled, with its legend, saved to `path` as PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axis = plt.subplots(figsize=(6, 4))
-    for method, trials in by_method.items():
-        values = sorted(r.score(metric) for r in trials if r.done)
-        finite = [v for v in values if math.isfinite(v)]
-        if finite:  # from 0 at the best trial up by 1/n at each, a marker per trial
-            shares = [(i + 1) / len(values) for i in range(len(finite))]
-            axis.step([finite[0], *finite], [0.0, *shares], where="post", marker="o",
-                      markersize=3, label=f"{method} ({len(values)} trials)")
-    axis.set_xscale("log")
-    axis.set_ylim(0, 1.05)
-    axis.set_xlabel(f"{metric} (held-out images, log scale)")
-    axis.set_ylabel("share of trials at or below")
-    axis.set_title("Every trial of the search")
+    yield axis
+    if not axis.lines:
+        axis.text(0.5, 0.5, "no trial to show yet", ha="center", transform=axis.transAxes)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
     if axis.lines:
         axis.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _ecdf_plot(by_method, metric, path):
+    with _figure(path, f"{metric} (held-out images, log scale)", "share of trials at or below",
+                 "Every trial of the search") as axis:
+        for method, trials in by_method.items():
+            values = sorted(r.score(metric) for r in trials if r.done)
+            finite = [v for v in values if math.isfinite(v)]
+            if finite:  # from 0 at the best trial up by 1/n at each, a marker per trial
+                shares = [(i + 1) / len(values) for i in range(len(finite))]
+                axis.step([finite[0], *finite], [0.0, *shares], where="post", marker="o",
+                          markersize=3, label=f"{method} ({len(values)} trials)")
+        axis.set_xscale("log")
+        axis.set_ylim(0, 1.05)
 
 
 def _expected_best_plot(by_method, metric, ks, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axis = plt.subplots(figsize=(6, 4))
-    for method, trials in by_method.items():
-        values = [r.score(metric) for r in _random(trials) if r.done]
-        if not values:
-            continue
-        rows = [expected_best(values, k, HIGHER_IS_BETTER[metric]) for k in ks]
-        shown = [(k, m, s) for k, (m, s) in zip(ks, rows, strict=True) if math.isfinite(m)]
-        if not shown:
-            continue
-        x, mean, std = zip(*shown, strict=True)
-        line, = axis.plot(x, mean, marker="o", markersize=3, label=method)
-        axis.fill_between(x, [m - s for m, s in zip(mean, std, strict=True)],
-                          [m + s for m, s in zip(mean, std, strict=True)],
-                          color=line.get_color(), alpha=0.15)
-    axis.set_xlabel("random trials k")
-    axis.set_ylabel(f"expected best {metric} (± std)")
-    axis.set_title("What k trials of tuning give (Dodge et al. 2019)")
-    if axis.lines:
-        axis.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with _figure(path, "random trials k", f"expected best {metric} (± std)",
+                 "What k trials of tuning give (Dodge et al. 2019)") as axis:
+        for method, trials in by_method.items():
+            values = [r.score(metric) for r in _random(trials) if r.done]
+            rows = [expected_best(values, k, HIGHER_IS_BETTER[metric]) for k in ks]
+            shown = [(k, m, s) for k, (m, s) in zip(ks, rows, strict=True)
+                     if math.isfinite(m)]
+            if not shown:
+                continue
+            x, mean, std = zip(*shown, strict=True)
+            line, = axis.plot(x, mean, marker="o", markersize=3, label=method)
+            axis.fill_between(x, [m - s for m, s in zip(mean, std, strict=True)],
+                              [m + s for m, s in zip(mean, std, strict=True)],
+                              color=line.get_color(), alpha=0.15)
 
 
 def publish(search, options, published_dir):
