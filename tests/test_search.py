@@ -160,6 +160,15 @@ def test_a_trial_directory_of_another_search_is_refused(tmp_path):
     with pytest.raises(SearchError, match="holds a run of 'another' trial 'klgan/00'"):
         worker._claim(folder, "klgan/00")
     assert open(os.path.join(folder, "config.json")).read() == "{}"  # nothing lost
+    # the refused trial failed in the storage; the next worker queues it again
+    study = optuna.load_study(study_name=f"{NAME}.klgan", storage=worker.storage)
+    refused = study.ask()  # takes klgan/00 from the queue, as a worker would
+    assert refused.user_attrs["key"] == "klgan/00"
+    study.tell(refused, state=optuna.trial.TrialState.FAIL)
+    declare(search, options, worker.storage)
+    waiting = [t.user_attrs["key"] for t in study.get_trials()
+               if t.state == optuna.trial.TrialState.WAITING]
+    assert sorted(waiting) == ["klgan/00", "klgan/01"]
 
 
 def _worker(results, *args, steps=40):

@@ -196,8 +196,8 @@ def read_plan(folder):
 
 def declare(search, options, storage=None):
     """Stores the plan (once) and queues every declared trial in the storage
-    (once). Refuses a folder or a storage study declared otherwise, naming
-    what differs. Returns the stored plan."""
+    that is not queued, running or done. Refuses a folder or a storage study
+    declared otherwise, naming what differs. Returns the stored plan."""
     folder = study_dir(search, options)
     current = declaration(search, options)
     storage = storage or open_storage(storage_url(search, options), options)
@@ -230,9 +230,13 @@ def declare(search, options, storage=None):
                 raise SearchError(f"the storage holds a study {study.study_name!r} declared "
                                   f"with another space or trial list (sha256 {stored[:12]}, "
                                   f"not {digest[:12]}): give another --storage or search")
-            queued = {t.user_attrs.get("key") for t in study.get_trials(deepcopy=False)}
+            # queued, running or done; a trial that failed (a refusal, an error) is
+            # queued again, so that it runs once its cause is removed
+            state = optuna.trial.TrialState
+            live = {t.user_attrs.get("key") for t in study.get_trials(deepcopy=False)
+                    if t.state in (state.WAITING, state.RUNNING, state.COMPLETE)}
             for trial in plan["trials"]:
-                if trial["method"] == method.method and trial["key"] not in queued:
+                if trial["method"] == method.method and trial["key"] not in live:
                     study.enqueue_trial(trial["params"], user_attrs={"key": trial["key"]})
     return plan
 
