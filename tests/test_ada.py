@@ -323,3 +323,34 @@ def test_an_image_is_augmented_the_same_in_any_batch():
     halves = np.concatenate([ada.augment(images[:4], draws[:4], 0.7, transforms).numpy(),
                              ada.augment(images[4:], draws[4:], 0.7, transforms).numpy()])
     np.testing.assert_array_equal(whole, halves)
+
+
+def test_the_validation_heuristic_is_invariant_to_a_shift_and_scale_of_ds_outputs():
+    """r_v = (E D(train) - E D(valid)) / (E D(train) - E D(gen)): 0.5 where
+    held-out reals score halfway between training reals and generated images;
+    the same for 3 D + 5 (a critic's constant means nothing)."""
+    count = tf.constant(8.0)
+    p, r_v = ada.adjust_rv(tf.constant(0.2), 8 * 2.0, 8 * 1.0, 8 * 0.0, count, 0.4, 80.0)
+    assert float(r_v) == pytest.approx(0.5) and float(p) == pytest.approx(0.3)
+    _, shifted = ada.adjust_rv(tf.constant(0.2), 8 * 11.0, 8 * 8.0, 8 * 5.0, count, 0.4, 80.0)
+    assert float(shifted) == pytest.approx(0.5)
+    p, r_v = ada.adjust_rv(tf.constant(0.2), 8 * 2.0, 8 * 2.0, 8 * 0.0, count, 0.4, 80.0)
+    assert float(r_v) == 0.0 and float(p) == pytest.approx(0.1)  # no overfitting: less
+
+
+def test_a_critic_trains_with_ada_on_held_out_reals(tmp_path):
+    from tfklgan.training import train
+    config = _ada_config(tmp_path / "rv", method="wgan_gp", ada_heuristic="rv",
+                         ada_target=0.1, steps=20)
+    train(config)
+    p, r_v = _column(config.run.logdir, "ada_p"), _column(config.run.logdir, "ada_rv")
+    assert max(p) > 0.0 and all(math.isfinite(v) for v in r_v)
+    from test_training import tiny_config
+
+    from tfklgan.settings import ConfigError
+    with pytest.raises(ConfigError, match="--ada_heuristic=rv with --method=klgan"):
+        tiny_config(pathlib.Path("/tmp/unused"), augment="ada", ada_heuristic="rv",
+                    ada_target=0.5)
+    with pytest.raises(ConfigError, match=r"--ada_target=1.5 is outside \(0, 1\)"):
+        tiny_config(pathlib.Path("/tmp/unused"), method="hinge", augment="ada",
+                    ada_heuristic="rv", ada_target=1.5)

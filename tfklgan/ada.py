@@ -311,28 +311,41 @@ def augment(images, draws, p, transforms=DEFAULT_TRANSFORMS):
     return images
 
 
+HEURISTICS = ("rt", "rv")
+
+
 @dataclasses.dataclass(frozen=True)
 class AdaSettings:
-    """ADA's controller and pipeline: the target of r_t = E[sign(D(real))],
+    """ADA's controller and pipeline: the heuristic ("rt": r_t =
+    E[sign(D(real))]; "rv": r_v from held-out reals, `adjust_rv`), its target,
     the images over which p may move by 1 (its speed), the D steps between
-    adjustments (Karras et al. 2020: 0.6, 500,000 images, 4 steps) and the
-    transforms (`parse_pipeline`)."""
+    adjustments (Karras et al. 2020: rt 0.6, rv 0.5, 500,000 images, 4 steps)
+    and the transforms (`parse_pipeline`)."""
     target: float = 0.6
     speed_images: float = 500_000.0
     interval: int = 4
     transforms: tuple = DEFAULT_TRANSFORMS
+    heuristic: str = "rt"
 
 
 class AdaState(tf.Module):
-    """ADA's p, its last r_t and the sums since the last adjustment, as
-    variables (mirrored under a strategy, saved with the checkpoints)."""
+    """ADA's p, its last heuristic value (r_t or r_v) and the sums since the
+    last adjustment, as variables (mirrored under a strategy, saved with the
+    checkpoints). rt sums the signs and counts the images; rv also sums D's
+    outputs on the training reals, the held-out reals and the generated
+    images (`with_validation`)."""
 
-    def __init__(self):
+    def __init__(self, with_validation=False):
         super().__init__(name="ada")
         aggregation = tf.VariableAggregation.ONLY_FIRST_REPLICA
+
+        def variable(name):
+            return tf.Variable(0.0, trainable=False, name=name, aggregation=aggregation)
         self.p, self.r_t, self.signs, self.seen = (
-            tf.Variable(0.0, trainable=False, name=name, aggregation=aggregation)
-            for name in ("p", "r_t", "signs", "seen"))
+            variable(name) for name in ("p", "r_t", "signs", "seen"))
+        if with_validation:
+            self.real_sum, self.valid_sum, self.gen_sum = (
+                variable(name) for name in ("real_sum", "valid_sum", "gen_sum"))
 
 
 def adjust(p, sign_sum, count, target, speed_images):
@@ -345,3 +358,17 @@ def adjust(p, sign_sum, count, target, speed_images):
     r_t = sign_sum / tf.maximum(count, 1.0)
     step = tf.sign(r_t - target) * count / speed_images
     return tf.maximum(p + step, 0.0), r_t
+
+
+def adjust_rv(p, real_sum, valid_sum, gen_sum, count, target, speed_images):
+    """ADA's validation heuristic r_v = (E[D(train)] - E[D(valid)]) /
+    (E[D(train)] - E[D(gen)]) over the `count` images of each kind since the
+    last adjustment: 0 where D scores held-out reals as it scores its training
+    reals, 1 where it scores them as generated. Unchanged when D's outputs are
+    shifted or scaled, so it serves a critic too. p moves as in `adjust`;
+    returns (p, r_v)."""
+    count = tf.maximum(count, 1.0)
+    real, valid, gen = real_sum / count, valid_sum / count, gen_sum / count
+    r_v = (real - valid) / tf.maximum(real - gen, 1e-8)
+    step = tf.sign(r_v - target) * count / speed_images
+    return tf.maximum(p + step, 0.0), r_v

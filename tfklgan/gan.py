@@ -23,6 +23,7 @@ therefore equals single-device training on the same global batches.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfklgan import ada as ada_lib
@@ -33,7 +34,8 @@ from tfklgan.objectives import judged_real_fraction
 UPDATES = ("joint", "alternating")
 
 # Random streams per optimizer step.
-_LATENT, _LABELS, _ALPHA, _G_LATENT, _G_LABELS, _AUG_REAL, _AUG_GEN, _AUG_G = range(8)
+(_LATENT, _LABELS, _ALPHA, _G_LATENT, _G_LABELS, _AUG_REAL, _AUG_GEN, _AUG_G,
+ _AUG_VALID) = range(9)
 _STREAMS = 8
 # One counter-based generator everywhere ("auto_select" picks by device).
 # Note: under XLA, TF's Philox normal/uniform draws from a runtime seed differ
@@ -84,6 +86,8 @@ class GAN(keras.Model):
       augment_policy: DiffAugment's transforms (`tfklgan.augment`), applied
         to every image D sees, real and generated, in D's and G's updates
         (penalties are taken on the augmented images D sees); None: none.
+      ada_validation: held-out real images, uint8 [m, H, W, C], for ADA's r_v
+        heuristic (`ada.heuristic == "rv"`), needed only to train.
       ada: an `ada.AdaSettings` for adaptive augmentation (ADA) instead: the
         same places, ADA's pipeline at strength `ada_p`, which the controller
         moves every `interval` D steps by the sign of D's outputs on real
@@ -96,7 +100,7 @@ class GAN(keras.Model):
 
     def __init__(self, networks, objective, n_critic=1, generator_first=False,
                  reuse_generated=False, ema_decay=0.0, seed=0, log_gradient_norms=True,
-                 augment_policy=None, ada=None, **kwargs):
+                 augment_policy=None, ada=None, ada_validation=None, **kwargs):
         super().__init__(**kwargs)
         if objective.update not in UPDATES:
             raise ValueError(f"objective.update must be one of {UPDATES}, "
@@ -131,8 +135,15 @@ class GAN(keras.Model):
         if ada is not None and augment_policy:
             raise ValueError("ADA and a DiffAugment policy exclude each other: choose one")
         self.ada = ada
+        self.rv = ada is not None and ada.heuristic == "rv"
+        if self.rv and (objective.update != "alternating" or self.conditional):
+            raise ValueError("ADA's r_v heuristic needs D's scores of unconditional images: "
+                             "an alternating, unconditional method")
         if ada is not None:  # the controller's state, saved with the checkpoints
-            self.ada_state = ada_lib.AdaState()
+            self.ada_state = ada_lib.AdaState(with_validation=self.rv)
+        # held-out reals for r_v, uint8 [m, H, W, C] (needed to train, not to sample)
+        self.ada_validation = (None if ada_validation is None
+                               else tf.constant(np.asarray(ada_validation, np.uint8)))
         self.n_critic = int(n_critic) if objective.update == "alternating" else 1
         self.ema_generator = None
         if self.ema_decay:
@@ -140,7 +151,7 @@ class GAN(keras.Model):
             self.ema_generator.set_weights(self.generator.get_weights())
         names = list(objective.metric_names)
         if ada is not None:
-            names += ["ada_p", "ada_rt"]
+            names += ["ada_p", "ada_rv" if self.rv else "ada_rt"]
         if log_gradient_norms:
             names += ["g_grad_norm", "d_grad_norm"]
         self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -228,6 +239,37 @@ class GAN(keras.Model):
             sources=[tf.where(due, p, state.p), tf.where(due, r_t, state.r_t),
                      tf.where(due, zero, signs), tf.where(due, zero, seen)])
         self._record({"ada_p": state.p, "ada_rt": state.r_t})
+
+    def _ada_observe_rv(self, real_out, gen_out, critic, n, step):
+        """r_v's sums: D's outputs on this step's training reals, generated
+        images and as many held-out reals (the next of them in turn, augmented
+        as the reals are), over the global batch; p adjusted every
+        `ada.interval` D steps (`ada.adjust_rv`)."""
+        if self.ada_validation is None:
+            raise ValueError("ADA's r_v heuristic needs held-out reals (ada_validation)")
+        state, ada = self.ada_state, self.ada
+        held_out = tf.shape(self.ada_validation, out_type=tf.int64)[0]
+        global_n = tf.cast(n * distribute.num_replicas(), tf.int64)
+        index = (tf.cast(step, tf.int64) * global_n + tf.range(global_n)) % held_out
+        valid = tf.gather(self.ada_validation, distribute.replica_slice(index, n))
+        valid = tf.cast(valid, keras.config.floatx()) / 127.5 - 1.0
+        valid_out = critic(self._augmented(valid, step, _AUG_VALID), None)
+        sums = [distribute.replica_sum(tf.reduce_sum(tf.cast(out, tf.float32)))
+                for out in (real_out, valid_out, gen_out)]
+        seen = state.seen + distribute.replica_sum(tf.cast(tf.size(real_out), tf.float32))
+        real_sum, valid_sum, gen_sum = (state.real_sum + sums[0], state.valid_sum + sums[1],
+                                        state.gen_sum + sums[2])
+        due = tf.equal(self.d_optimizer.iterations % ada.interval, 0)
+        p, r_v = ada_lib.adjust_rv(state.p, real_sum, valid_sum, gen_sum, seen, ada.target,
+                                   ada.speed_images)
+        zero = tf.zeros_like(seen)
+        distribute.assign_variables(
+            [state.p, state.r_t, state.seen, state.real_sum, state.valid_sum, state.gen_sum],
+            lambda _, value: value,
+            sources=[tf.where(due, p, state.p), tf.where(due, r_v, state.r_t),
+                     tf.where(due, zero, seen), tf.where(due, zero, real_sum),
+                     tf.where(due, zero, valid_sum), tf.where(due, zero, gen_sum)])
+        self._record({"ada_p": state.p, "ada_rv": state.r_t})
 
     def sample_latents(self, n, seed=0):
         """Latents [n, latent_dim] from the generator's prior, fixed by `seed`
@@ -410,7 +452,9 @@ class GAN(keras.Model):
             scaled = total / distribute.num_replicas()
         d_grads = tape.gradient(scaled, d_vars)
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars, strict=True))
-        if self.ada is not None:
+        if self.rv:
+            self._ada_observe_rv(real_out, gen_out, critic, n, step)
+        elif self.ada is not None:
             self._ada_observe(obj.judged_real(real_out))
         if obj.clip_value is not None:
             clip = obj.clip_value

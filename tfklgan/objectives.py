@@ -211,6 +211,9 @@ class ObjectiveConfig:
                                      "augmentation")
     ada_speed_images: int = setting(500_000, "ADA: images over which p may move from 0 to 1")
     ada_interval: int = setting(4, "ADA: D steps between adjustments of p")
+    ada_heuristic: str = setting("rt", "ADA: how overfitting is measured: rt (the sign of D on "
+                                 "the training reals) or rv (D on held-out reals against "
+                                 "training reals and generated images; the validation split)")
     ada_pipeline: str = setting(ada_lib.DEFAULT_PIPELINE, "ADA: its transforms, groups of "
                                 "blit, geom, color, cutout (comma-separated) or bg, bgc (the "
                                 "paper's)")
@@ -236,17 +239,27 @@ class ObjectiveConfig:
             except ValueError as err:
                 problems.append(f"--augment_policy: {err}")
         elif self.augment == "ada":
-            if self.method in ("wgan", "wgan_gp"):
+            if self.ada_heuristic not in ada_lib.HEURISTICS:
+                problems.append(f"--ada_heuristic={self.ada_heuristic!r}: choose one of "
+                                f"{ada_lib.HEURISTICS}")
+            elif self.ada_heuristic == "rt" and self.method in ("wgan", "wgan_gp"):
                 problems.append(f"--augment=ada with --method={self.method}: a critic's output "
                                 "shifts by any constant, so the sign of D(real) that drives "
-                                "ADA's heuristic means nothing there; use --augment=diffaugment")
+                                "r_t means nothing there; use --ada_heuristic=rv (held-out "
+                                "reals) or --augment=diffaugment")
+            elif self.ada_heuristic == "rv" and (self.method == "klgan" or self.conditional):
+                problems.append(f"--ada_heuristic=rv with --method={self.method}: r_v needs D's "
+                                "score of an unconditional image; use --ada_heuristic=rt")
             try:
                 ada_lib.parse_pipeline(self.ada_pipeline)
             except ValueError as err:
                 problems.append(str(err))
             if self.ada_interval < 1 or self.ada_speed_images <= 0:
                 problems.append("--ada_interval must be >= 1 and --ada_speed_images > 0")
-            if not -1.0 < self.ada_target < 1.0:
+            if self.ada_heuristic == "rv" and not 0.0 < self.ada_target < 1.0:
+                problems.append(f"--ada_target={self.ada_target:g} is outside (0, 1), the range "
+                                "in which r_v tells overfitting; ADA's paper uses 0.5")
+            elif self.ada_heuristic != "rv" and not -1.0 < self.ada_target < 1.0:
                 problems.append(f"--ada_target={self.ada_target:g} is outside (-1, 1), the range "
                                 "of E[sign(D(real))], so p could never move; ADA's paper "
                                 "uses 0.6")
@@ -277,7 +290,8 @@ class ObjectiveConfig:
         if self.augment != "ada":
             return None
         return ada_lib.AdaSettings(self.ada_target, float(self.ada_speed_images),
-                                   self.ada_interval, ada_lib.parse_pipeline(self.ada_pipeline))
+                                   self.ada_interval, ada_lib.parse_pipeline(self.ada_pipeline),
+                                   self.ada_heuristic)
 
     @property
     def augment_transforms(self):

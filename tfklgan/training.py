@@ -95,8 +95,9 @@ def make_strategy(name, cpu_devices=0):
     return tf.distribute.get_strategy()
 
 
-def build_gan(config, num_classes=0):
-    """The compiled GAN for a config, built in the current strategy scope."""
+def build_gan(config, num_classes=0, ada_validation=None):
+    """The compiled GAN for a config, built in the current strategy scope;
+    `ada_validation`: held-out reals for ADA's r_v (`held_out_reals`)."""
     network = config.network_config(num_classes)
     networks = build_networks(network.name, network, seed=config.run.seed)
     gan = GAN(networks, config.objective.build(), n_critic=config.objective.n_critic,
@@ -104,11 +105,25 @@ def build_gan(config, num_classes=0):
               reuse_generated=config.objective.reuse_generated,
               ema_decay=config.optimizer.ema_decay, seed=config.run.seed,
               augment_policy=config.objective.augment_transforms,
-              ada=config.objective.ada_settings)
+              ada=config.objective.ada_settings, ada_validation=ada_validation)
     g_optimizer, d_optimizer = build_optimizers(config.optimizer)
     gan.compile(g_optimizer, d_optimizer, jit_compile=config.run.jit_compile,
                 steps_per_execution=config.run.steps_per_execution)
     return gan
+
+
+def held_out_reals(config):
+    """The validation split's images (uint8) where ADA measures overfitting on
+    them (--ada_heuristic=rv), else None; a ConfigError naming the flag where
+    the data have no validation split."""
+    if config.objective.augment != "ada" or config.objective.ada_heuristic != "rv":
+        return None
+    try:
+        return data_lib.load_split(config.data_config("validation")).images
+    except ValueError as error:
+        raise ConfigError(f"--ada_heuristic=rv needs held-out reals, and {error}; give the "
+                          "data a validation split (--validation_fraction) or use "
+                          "--ada_heuristic=rt") from None
 
 
 def _segments(start, total, per_epoch):
@@ -192,7 +207,7 @@ def _train_in(run_config, config, strategy, extra_callbacks, changes):
 
     keras.utils.set_random_seed(run.seed)
     with strategy.scope():
-        gan = build_gan(config, num_classes)
+        gan = build_gan(config, num_classes, held_out_reals(config))
     store = CheckpointStore(gan, os.path.join(run.logdir, "checkpoints"),
                             run.keep_checkpoints,
                             restore_directory=os.path.join(run_config.run.logdir, "checkpoints"))
