@@ -354,3 +354,21 @@ def test_a_critic_trains_with_ada_on_held_out_reals(tmp_path):
     with pytest.raises(ConfigError, match=r"--ada_target=1.5 is outside \(0, 1\)"):
         tiny_config(pathlib.Path("/tmp/unused"), method="hinge", augment="ada",
                     ada_heuristic="rv", ada_target=1.5)
+
+
+def test_rv_on_data_without_held_out_images_is_named_in_one_line(tmp_path):
+    from PIL import Image
+    from test_training import tiny_config
+
+    from tfklgan.settings import ConfigError
+    from tfklgan.training import held_out_reals
+    folder = tmp_path / "four"
+    folder.mkdir()
+    for i in range(4):  # 4 images x 0.1 held out: none
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    config = tiny_config(tmp_path, dataset=f"images:{folder}", method="hinge", augment="ada",
+                         ada_heuristic="rv", ada_target=0.5, max_examples=None)
+    with pytest.raises(ConfigError, match="--ada_heuristic=rv needs held-out reals, and the "
+                                          "validation split .* is empty"):
+        held_out_reals(config)
+    assert held_out_reals(config.replace(ada_heuristic="rt", ada_target=0.6)) is None
