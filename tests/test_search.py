@@ -185,7 +185,7 @@ def test_two_workers_share_the_storage_and_a_killed_workers_trial_resumes(tmp_pa
     queued again with its key, and resumed from the checkpoint in the same
     run directory: every declared trial ends complete exactly once."""
     results = tmp_path / "results"
-    steps = 300
+    steps = 150
     search = tiny_search(steps=steps)
     first = _worker(results, "--methods=klgan", "--max_trials=1", steps=steps)
     killed_run = results / NAME / "runs" / "klgan-trial_00-seed50"
