@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 
 import numpy as np
 import optuna
@@ -162,7 +163,9 @@ def test_a_trial_directory_of_another_search_is_refused(tmp_path):
     assert open(os.path.join(folder, "config.json")).read() == "{}"  # nothing lost
     # the refused trial failed in the storage; the next worker queues it again
     study = optuna.load_study(study_name=f"{NAME}.klgan", storage=worker.storage)
-    refused = study.ask()  # takes klgan/00 from the queue, as a worker would
+    with warnings.catch_warnings():  # Optuna: heartbeats are meant for study.optimize
+        warnings.simplefilter("ignore", UserWarning)
+        refused = study.ask()  # takes klgan/00 from the queue, as a worker would
     assert refused.user_attrs["key"] == "klgan/00"
     study.tell(refused, state=optuna.trial.TrialState.FAIL)
     declare(search, options, worker.storage)
