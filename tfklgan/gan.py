@@ -422,31 +422,9 @@ class GAN(keras.Model):
             real_out, gen_out = self.discriminator.pair(real, fake, labels, gen_labels,
                                                         training=True)
             d_loss = obj.discriminator_loss(real_out, gen_out)
-            total = d_loss
-            metrics = {}
-            if obj.gradient_penalty_weight:
-                alpha = self._draw("unit", n, [1, 1, 1], step, _ALPHA)
-                interp_labels = labels
-                if self.conditional:  # interpolate the conditioning as well
-                    interp_labels = (alpha[:, :, 0, 0] * labels
-                                     + (1 - alpha[:, :, 0, 0]) * gen_labels)
-                gp = penalties.gradient_penalty(
-                    lambda x: critic(x, interp_labels), real, fake, alpha,
-                    norm=obj.gp_norm)
-                total += obj.gradient_penalty_weight * gp
-                metrics["gradient_penalty"] = gp
-            if obj.r1_gamma and self.ada is not None:
-                # as ADA's code: the gradient through the augmentation (the
-                # same draws) with respect to the reals before it
-                r1 = penalties.r1_penalty(
-                    lambda x: critic(self._augmented(x, step, _AUG_REAL), labels),
-                    unaugmented_real)
-                total += obj.r1_gamma * r1
-                metrics["r1_penalty"] = r1
-            elif obj.r1_gamma:
-                r1 = penalties.r1_penalty(lambda x: critic(x, labels), real)
-                total += obj.r1_gamma * r1
-                metrics["r1_penalty"] = r1
+            penalty, metrics = self._d_penalties(critic, real, unaugmented_real, fake, labels,
+                                                 gen_labels, n, step)
+            total = d_loss + penalty
             # Local means: the optimizer's sum over replicas of mean / R is
             # the global-batch mean.
             scaled = total / distribute.num_replicas()
@@ -468,6 +446,33 @@ class GAN(keras.Model):
         })
         self._record(metrics)
         self._record_grad_norm("d_grad_norm", d_grads)
+
+    def _d_penalties(self, critic, real, unaugmented_real, fake, labels, gen_labels, n, step):
+        """(the weighted sum of the objective's penalties on D, their metrics):
+        WGAN-GP's gradient penalty on interpolates (of the labels too, for a
+        conditional D) and R1 on the reals, taken through ADA's augmentation
+        with respect to the reals before it where ADA is on, as ADA's code."""
+        obj, total, metrics = self.objective, 0.0, {}
+        if obj.gradient_penalty_weight:
+            alpha = self._draw("unit", n, [1, 1, 1], step, _ALPHA)
+            interp_labels = labels
+            if self.conditional:  # interpolate the conditioning as well
+                interp_labels = (alpha[:, :, 0, 0] * labels
+                                 + (1 - alpha[:, :, 0, 0]) * gen_labels)
+            gp = penalties.gradient_penalty(lambda x: critic(x, interp_labels), real, fake,
+                                            alpha, norm=obj.gp_norm)
+            total += obj.gradient_penalty_weight * gp
+            metrics["gradient_penalty"] = gp
+        if obj.r1_gamma:
+            if self.ada is not None:  # the same draws as the reals D saw
+                r1 = penalties.r1_penalty(
+                    lambda x: critic(self._augmented(x, step, _AUG_REAL), labels),
+                    unaugmented_real)
+            else:
+                r1 = penalties.r1_penalty(lambda x: critic(x, labels), real)
+            total += obj.r1_gamma * r1
+            metrics["r1_penalty"] = r1
+        return total, metrics
 
     def _generator_step(self, n):
         """One G update; returns the (images, labels) it generated."""

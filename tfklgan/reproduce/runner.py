@@ -198,12 +198,21 @@ def run_cell(cell, seed, options, out_dir, table_name=None, score_divergence=Fal
                                   start_step=resumes[-1]["step"] if resumes else 0)
     if trained.preempted:  # not finished: no result.json, so a rerun resumes it
         raise RunPreempted(out_dir, trained.step, trained.preempted)
+    result = _record(cell, seed, config, out_dir, trained, watch,
+                     steps=trained.step if diverged else steps, diverged=diverged)
+    result = result.replace(commit=commit, dirty=dirty)
+    records.save(result, out_dir)
+    return result
+
+
+def _record(cell, seed, config, out_dir, trained, watch, steps, diverged):
+    """The RunRecord of a run just trained: its final generator's scores,
+    its settings and the facts of how it was made."""
     scores = score_run(out_dir, config)
     with open(os.path.join(out_dir, "run.json")) as handle:
         train_images = json.load(handle)["train_examples"]
-    result = RunRecord(
-        method=cell.method, column=cell.column, seed=seed,
-        steps=trained.step if diverged else steps,
+    return RunRecord(
+        method=cell.method, column=cell.column, seed=seed, steps=steps,
         scores={k: scores[k] for k in SCORES},
         settings={"dataset": config.data.name, "train_images": train_images,
                   "image_size": config.data.image_size, "width": config.network.width,
@@ -213,9 +222,7 @@ def run_cell(cell, seed, options, out_dir, table_name=None, score_divergence=Fal
         train_seconds=round(watch.running_seconds, 1),
         stopped_seconds=round(watch.stopped_seconds, 1), timed_from_step=trained.start_step,
         protocol=scores["protocol"], sample_grid=trained.sample_grid, logdir=out_dir,
-        machine=fingerprint.current(), commit=commit, dirty=dirty, diverged=diverged)
-    records.save(result, out_dir)
-    return result
+        machine=fingerprint.current(), diverged=diverged)
 
 
 def planned_runs(table_name, options, seeds=None):
